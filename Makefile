@@ -3,7 +3,8 @@ SHELL := /bin/bash
 ROOT := $(abspath .)
 VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
-BUILD := $(ROOT)/.build/ansible_collections/underlay/alicloud
+BUILD_ROOT ?= /tmp/underlay-alicloud-sanity
+BUILD := $(BUILD_ROOT)/ansible_collections/underlay/alicloud
 export PATH := $(VENV)/bin:$(ROOT)/.cache/bin:$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.collections
@@ -24,7 +25,7 @@ test: env sanity units integration lint
 sanity: env
 	@rm -rf $(BUILD) && mkdir -p $(BUILD)
 	@git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C $(BUILD)
-	cd $(BUILD) && ansible-test sanity --local --python 3.11 --color no
+	cd $(BUILD) && ansible-test sanity --local --python 3.11 --color no $(SANITY_ARGS)
 
 units: env
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)

@@ -58,6 +58,19 @@ if [ ! -x .cache/bin/helm ] || ! echo "$HELM_SHA256  .cache/bin/helm" | sha256su
   echo "$HELM_SHA256  .cache/bin/helm" | sha256sum -c --quiet -
 fi
 
+# System tools the tests use (sanity's shellcheck); installed only when missing.
+missing=()
+command -v shellcheck >/dev/null || missing+=(shellcheck)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+  else
+    echo "WARNING: please install: ${missing[*]}" >&2
+  fi
+fi
+
 cache="$HOME/.ansible/test/cache"
 mkdir -p "$cache"
 cp tests/utils/get_pip_offline.py "$cache/get_pip_${GET_PIP_VERSION}.py"
