@@ -1,0 +1,323 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: ecs
+short_description: Alibaba Cloud ECS instances, with their ENIs and IPs, as an inventory
+version_added: 0.1.0
+description:
+  - Lists the ECS instances of one or more Alibaba Cloud regions and adds each one as a host carrying the
+    normalised host facts of this collection (instance, region, zone, type, provider ID, VPC, hostname, tags,
+    ENI quota and every ENI with MAC, vSwitch CIDR and gateway, primary, secondary and IPv6 addresses).
+  - Uses a YAML configuration file whose name ends with C(alicloud_ecs.yml) or C(alicloud_ecs.yaml).
+  - Regions are listed in parallel; inside a region the ENI and vSwitch listings run alongside the instance
+    listing, every listing at the API's largest page size. ENIs are listed per region in bulk, never per instance.
+  - Each host is added to the groups C(alicloud_region_<region>) and C(alicloud_zone_<zone>) (dashes become
+    underscores); O(compose), O(groups) and O(keyed_groups) add more.
+  - O(regions), O(filters), O(include_filters), O(exclude_filters) and the credential and endpoint options may be
+    Jinja templates, for example C("{{ lookup('ansible.builtin.env', 'MY_KEY') }}"); extra vars are available to them.
+author:
+  - underlay.alicloud maintainers
+requirements:
+  - alibabacloud-ecs20140526
+  - alibabacloud-vpc20160428
+  - alibabacloud-credentials
+  - alibabacloud-tea-openapi
+extends_documentation_fragment:
+  - underlay.alicloud.auth.plugins
+  - constructed
+  - inventory_cache
+notes:
+  - A cache hit (O(cache=true) and a fresh entry) makes no API call and does not load the Alibaba Cloud SDK.
+    The cache holds the host facts, so O(hostnames), O(compose), O(groups) and O(keyed_groups) can change without a
+    refresh; a change of O(regions), the filters, the endpoints or the account selects a different cache entry.
+  - The host facts are the same as those returned by M(underlay.alicloud.ecs_instance_info).
+  - Host variables set by this plugin are the C(alicloud_*) facts (renamed by O(hostvars_prefix) and
+    O(hostvars_suffix)) and C(ansible_host), the primary private IPv4 address of the primary ENI.
+    O(compose) runs after them, so it can override C(ansible_host).
+options:
+  plugin:
+    description: Marks the file as a configuration of this plugin.
+    required: true
+    type: str
+    choices: [underlay.alicloud.ecs]
+  regions:
+    description:
+      - Regions to list instances in.
+      - Empty (the default) lists every region that DescribeRegions returns.
+    type: list
+    elements: str
+    default: []
+  filters:
+    description:
+      - DescribeInstances request parameters by their API names, for example C(VpcId), C(VSwitchId), C(ZoneId),
+        C(Status), C(InstanceName) (C(*) wildcard), C(InstanceIds) or C(Tag) (a list of C(Key)/C(Value) mappings).
+      - The filters are one query per region; O(include_filters) adds more queries.
+    type: dict
+    default: {}
+  include_filters:
+    description:
+      - A list of filter mappings like O(filters); an instance that matches O(filters) or at least one of these is included.
+      - Every entry is one more query per region, so keep the list short.
+    type: list
+    elements: dict
+    default: []
+  exclude_filters:
+    description:
+      - A list of filter mappings like O(filters); an instance that matches any of them is left out,
+        even when O(filters) or O(include_filters) match it.
+      - Every entry is one more query per region.
+    type: list
+    elements: dict
+    default: []
+  hostnames:
+    description:
+      - The inventory hostname of an instance, as an ordered preference list; the first entry that gives a
+        non-empty value wins.
+      - Each entry is one of C(hostname) (the ECS HostName), C(instance_name), C(instance_id), C(private_ip) (the
+        primary private IPv4 address), C(tag:<key>) (the value of that tag), or a Jinja expression such as
+        C("{{ alicloud_tags.env }}-{{ alicloud_instance_id }}") that sees the host facts by their unprefixed names.
+      - An entry may also be a mapping with C(name), C(prefix) and C(separator) (default C(_)), where C(name) and
+        C(prefix) are entries as above; the hostname is then prefix, separator and name joined.
+      - An instance for which no entry gives a value is left out of the inventory.
+      - When two instances would get the same name, the later one (ordered by region and instance ID) is named by its
+        instance ID and a warning is shown.
+    type: list
+    elements: raw
+    default: [hostname, instance_id]
+  hostvars_prefix:
+    description: Prefix for the names of the C(alicloud_*) host variables.
+    type: str
+    default: ''
+  hostvars_suffix:
+    description: Suffix for the names of the C(alicloud_*) host variables.
+    type: str
+    default: ''
+  strict_permissions:
+    description:
+      - When V(true), a permission error in a region (for example C(Forbidden.RAM)) fails the inventory.
+      - When V(false), that region is skipped with a warning and the other regions are listed.
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+# lab.alicloud_ecs.yml: the running nodes of one cluster, endpoints and keys from the environment
+plugin: underlay.alicloud.ecs
+regions: [cn-hangzhou]
+filters:
+  Status: Running
+  Tag:
+    - {Key: cluster, Value: lab}
+groups:
+  kube_control_plane: alicloud_tags.role | default('') == 'master'
+  kube_node: alicloud_tags.role | default('') == 'worker'
+  k8s_cluster: alicloud_tags.role | default('') in ['master', 'worker']
+
+# prod.alicloud_ecs.yml: two regions, several queries, tag-based names and groups
+plugin: underlay.alicloud.ecs
+regions: [cn-hangzhou, cn-shanghai]
+include_filters:
+  - {VpcId: vpc-bp1prod, Status: Running}
+  - {Tag: [{Key: team, Value: network}]}
+exclude_filters:
+  - {Tag: [{Key: lifecycle, Value: retiring}]}
+hostnames:
+  - tag:Name
+  - name: instance_id
+    prefix: tag:cluster
+    separator: '-'
+keyed_groups:
+  - key: alicloud_tags.cluster
+    prefix: cluster
+  - key: alicloud_instance_type
+    prefix: type
+compose:
+  ansible_user: "'ecs-user'"
+
+# Credentials through a lookup, variables with a prefix, and a one-hour cache
+plugin: underlay.alicloud.ecs
+access_key_id: "{{ lookup('ansible.builtin.env', 'PROD_ALIBABA_KEY_ID') }}"
+access_key_secret: "{{ lookup('ansible.builtin.env', 'PROD_ALIBABA_KEY_SECRET') }}"
+regions: [cn-beijing]
+hostvars_prefix: ecs_
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: ~/.cache/underlay-alicloud-inventory
+cache_timeout: 3600
+"""
+
+import hashlib
+import json
+
+from ansible.errors import AnsibleError, AnsibleParserError, AnsibleUndefinedVariable
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable, to_safe_group_name
+
+from ansible_collections.underlay.alicloud.plugins.module_utils.client import HAS_ALIBABA_SDK, SDK_REQUIREMENT, AlicloudClients
+from ansible_collections.underlay.alicloud.plugins.module_utils.errors import AlicloudApiError
+from ansible_collections.underlay.alicloud.plugins.module_utils.facts import primary_private_ip
+from ansible_collections.underlay.alicloud.plugins.module_utils.gather import gather_hosts
+
+CONFIG_SUFFIXES = ('alicloud_ecs.yml', 'alicloud_ecs.yaml')
+
+# Options shared with the modules (doc fragment underlay.alicloud.auth.plugins), by the names AlicloudClients expects.
+CLIENT_OPTIONS = ('region', 'access_key_id', 'access_key_secret', 'security_token', 'role_arn', 'role_session_name',
+                  'profile', 'ecs_endpoint', 'vpc_endpoint', 'timeout', 'max_retries')
+# The ones that select which data comes back; never the secret or the token, as the key lands on disk.
+CACHE_KEY_OPTIONS = ('region', 'access_key_id', 'role_arn', 'profile', 'ecs_endpoint', 'vpc_endpoint')
+SECRET_OPTIONS = ('access_key_secret', 'security_token')
+QUERY_OPTIONS = ('regions', 'filters', 'include_filters', 'exclude_filters')
+
+HOSTNAME_FIELDS = {
+    'hostname': 'alicloud_hostname',
+    'instance_name': 'alicloud_instance_name',
+    'instance_id': 'alicloud_instance_id',
+}
+HOSTNAME_CHOICES = 'hostname, instance_name, instance_id, private_ip, tag:<key> or a Jinja expression'
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+
+    NAME = 'underlay.alicloud.ecs'
+
+    def verify_file(self, path):
+        return super().verify_file(path) and to_text(path).endswith(CONFIG_SUFFIXES)
+
+    def parse(self, inventory, loader, path, cache=True):
+        super().parse(inventory, loader, path)
+        self._read_config_data(path)
+        hostnames = [self._hostname_entry(entry) for entry in self.get_option('hostnames')]
+        settings = self._templated(CLIENT_OPTIONS)
+        query = self._templated(QUERY_OPTIONS)
+
+        cache_key = self._cache_key(path, settings, query)
+        use_cache = self.get_option('cache')
+        hosts = None
+        if use_cache and cache:
+            hosts = self._cache.get(cache_key)
+        if hosts is None:
+            hosts = self._fetch(settings, query)
+            if use_cache:
+                self._cache[cache_key] = hosts
+        self._populate(hosts, hostnames)
+
+    # --- options ---------------------------------------------------------------------------------------------
+
+    def _templated(self, names):
+        """Option values by name, with Jinja templates (from the config file only, which is trusted) rendered."""
+        self.templar.available_variables = self._vars or {}
+        values = {}
+        for name in names:
+            if name not in self._options:
+                continue
+            value = self.get_option(name)
+            try:
+                values[name] = self.templar.template(value)
+            except Exception as exc:
+                # The error text could quote a rendered secret: for those options name only the error type.
+                detail = type(exc).__name__ if name in SECRET_OPTIONS else to_text(exc)
+                raise AnsibleParserError('Could not template option %s: %s' % (name, detail)) from None
+        return values
+
+    def _cache_key(self, path, settings, query):
+        scope = dict(query, **{name: settings.get(name) for name in CACHE_KEY_OPTIONS})
+        digest = hashlib.sha256(json.dumps(scope, sort_keys=True, default=str).encode('utf-8')).hexdigest()[:12]
+        return '%s_%s' % (self.get_cache_key(path), digest)
+
+    def _hostname_entry(self, entry):
+        """Validate one hostnames entry up front, so a typo fails the run instead of silently dropping hosts."""
+        if isinstance(entry, dict):
+            unknown = set(entry) - {'name', 'prefix', 'separator'}
+            if 'name' not in entry or unknown:
+                raise AnsibleParserError('hostnames entry %r is invalid: a mapping needs name and may have prefix and separator' % (entry,))
+            for key in ('name', 'prefix'):
+                if key in entry:
+                    self._hostname_entry(entry[key])
+            return entry
+        if not isinstance(entry, str) or not (entry in HOSTNAME_FIELDS or entry == 'private_ip' or
+                                              (entry.startswith('tag:') and len(entry) > 4) or
+                                              self.templar.is_possibly_template(entry)):
+            raise AnsibleParserError('hostnames entry %r is invalid: expected %s' % (entry, HOSTNAME_CHOICES))
+        return entry
+
+    # --- data ------------------------------------------------------------------------------------------------
+
+    def _fetch(self, settings, query):
+        """All host facts for the configured regions and filters (API calls; the only part a cache hit skips)."""
+        if not HAS_ALIBABA_SDK:
+            raise AnsibleError('The underlay.alicloud.ecs inventory requires %s' % SDK_REQUIREMENT)
+        include = ([query['filters']] if query['filters'] else []) + list(query['include_filters'])
+        try:
+            # ValueError: bad settings (endpoint, region, timeout); its text names the bad value.
+            return gather_hosts(AlicloudClients(settings), query['regions'], filters_list=include or [{}],
+                                exclude_filters_list=query['exclude_filters'],
+                                on_region_error=None if self.get_option('strict_permissions') else self._skip_region)
+        except (AlicloudApiError, ValueError) as exc:
+            raise AnsibleError('underlay.alicloud.ecs inventory: %s' % exc) from None
+
+    def _skip_region(self, region, error):
+        self.display.warning('underlay.alicloud.ecs inventory: skipping region %s: %s' % (region, error))
+
+    # --- inventory -------------------------------------------------------------------------------------------
+
+    def _populate(self, hosts, hostnames):
+        strict = self.get_option('strict')
+        prefix = self.get_option('hostvars_prefix') or ''
+        suffix = self.get_option('hostvars_suffix') or ''
+        owners = {}
+        for facts in sorted(hosts, key=lambda host: (host['alicloud_region'], host['alicloud_instance_id'])):
+            instance_id = facts['alicloud_instance_id']
+            name = self._hostname(facts, hostnames)
+            if name is None:
+                self.display.vvv('underlay.alicloud.ecs: no hostname for %s, leaving it out' % instance_id)
+                continue
+            if owners.setdefault(name, instance_id) != instance_id:
+                self.display.warning('Hostname %s of %s is already used by %s; using the instance ID instead'
+                                     % (name, instance_id, owners[name]))
+                name = instance_id
+                owners[name] = instance_id
+
+            hostvars = {'%s%s%s' % (prefix, key, suffix): value for key, value in facts.items()}
+            private_ip = primary_private_ip(facts)
+            if private_ip:
+                hostvars['ansible_host'] = private_ip
+            self.inventory.add_host(name)
+            for key, value in hostvars.items():
+                self.inventory.set_variable(name, key, value)
+            for group in ('alicloud_region_' + facts['alicloud_region'], 'alicloud_zone_' + facts['alicloud_zone']):
+                self.inventory.add_child(self.inventory.add_group(to_safe_group_name(group)), name)
+
+            self._set_composite_vars(self.get_option('compose'), hostvars, name, strict=strict)
+            self._add_host_to_composed_groups(self.get_option('groups'), hostvars, name, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option('keyed_groups'), hostvars, name, strict=strict)
+
+    def _hostname(self, facts, hostnames):
+        for entry in hostnames:
+            if isinstance(entry, dict):
+                name = self._hostname_value(facts, entry['name'])
+                if name and entry.get('prefix'):
+                    head = self._hostname_value(facts, entry['prefix'])
+                    name = '%s%s%s' % (head, entry.get('separator', '_'), name) if head else None
+            else:
+                name = self._hostname_value(facts, entry)
+            if name:
+                return name
+        return None
+
+    def _hostname_value(self, facts, entry):
+        if entry in HOSTNAME_FIELDS:
+            value = facts.get(HOSTNAME_FIELDS[entry])
+        elif entry == 'private_ip':
+            value = primary_private_ip(facts)
+        elif entry.startswith('tag:'):
+            value = (facts.get('alicloud_tags') or {}).get(entry[4:])
+        else:
+            self.templar.available_variables = facts
+            try:
+                value = self.templar.template(entry)
+            except AnsibleUndefinedVariable:
+                value = None
+        return to_text(value).strip() if value not in (None, '') else None
