@@ -500,7 +500,10 @@ def load_world(source):
     if isinstance(source, dict):
         return World(copy.deepcopy(source))
     with open(source, encoding='utf-8') as handle:
-        return World(yaml.safe_load(handle))
+        if str(source).endswith('.json'):
+            return World(json.load(handle))
+        # libyaml's loader when present: big generated worlds load several times faster.
+        return World(yaml.load(handle, Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -558,7 +561,7 @@ class Params:
         found.sort()
         if limit is not None and len(found) > limit:
             raise bad_param(prefix + '.N', len(found), 'at most %d values' % limit)
-        return [value for _, value in found]
+        return [pair[1] for pair in found]
 
     def tags(self):
         """[(key, value or None)] from Tag.N.Key / Tag.N.Value."""
@@ -956,8 +959,13 @@ class Api:
         size = params.integer('MaxResults', 100, 1, 1600, clamp_high=100)
         token = params.get('NextToken')
         start = decode_token('DescribeInstanceTypes', token) if token else 0
+        families = set(params.listed('InstanceTypeFamilies', 10)) | ({family} if family else set())
+        minimum = [(params.integer(name, 0, 0, 10 ** 6), attr) for name, attr in
+                   (('MinimumEniQuantity', 'enis'), ('MinimumEniPrivateIpAddressQuantity', 'ipv4'),
+                    ('MinimumEniIpv6AddressQuantity', 'ipv6'), ('MinimumCpuCoreCount', 'cpu'))]
         matches = [t for t in self.type_list
-                   if (not wanted or t.id in wanted) and (family is None or t.id.rsplit('.', 1)[0] == family)]
+                   if (not wanted or t.id in wanted) and (not families or t.id.rsplit('.', 1)[0] in families)
+                   and all(getattr(t, attr) >= low for low, attr in minimum)]
         page = matches[start:start + size]
         more = start + size < len(matches)
         return {'NextToken': encode_token('DescribeInstanceTypes', start + size) if more else '',
@@ -1339,7 +1347,7 @@ class Verifier:
             self.nonce_order.append((now, key))
 
     def acs3(self, method, path, pairs, headers, body):
-        """Returns (access key id, action, version) of a valid ACS3 request."""
+        """Returns (action, version) of a valid ACS3 request."""
         match = ACS3_RE.match(headers.get('authorization', ''))
         if not match:
             raise ApiError(400, 'IncompleteSignature', 'The Authorization header is not a valid ACS3-HMAC-SHA256 signature.')
@@ -1362,10 +1370,10 @@ class Verifier:
         if not hmac.compare_digest(expected, signature.lower()):
             raise ApiError(400, 'SignatureDoesNotMatch', 'Specified signature is not matched with our calculation.')
         self.fresh(headers['x-acs-date'], 'x-acs-date', access_key_id, headers['x-acs-signature-nonce'])
-        return access_key_id, headers['x-acs-action'], headers['x-acs-version']
+        return headers['x-acs-action'], headers['x-acs-version']
 
     def legacy(self, method, pairs):
-        """Returns (access key id, action, version) of a valid HMAC-SHA1 query-signed request."""
+        """Returns (action, version) of a valid HMAC-SHA1 query-signed request."""
         params = dict(pairs)
         for name in ('AccessKeyId', 'SignatureNonce', 'Timestamp', 'Action', 'Version'):
             if not params.get(name):
@@ -1380,7 +1388,7 @@ class Verifier:
         if not hmac.compare_digest(expected, params['Signature']):
             raise ApiError(400, 'SignatureDoesNotMatch', 'Specified signature is not matched with our calculation.')
         self.fresh(params['Timestamp'], 'Timestamp', access_key_id, params['SignatureNonce'])
-        return access_key_id, params['Action'], params['Version']
+        return params['Action'], params['Version']
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1611,10 +1619,10 @@ class EcsEmulator:
                 raise ApiError(404, 'InvalidAction.NotFound', 'Specified api path "%s" is not found; RPC requests use "/".' % split.path)
             if 'authorization' in headers:
                 mode = 'acs3'
-                _, action, version = self.verifier.acs3(req.command, split.path, pairs, headers, body)
+                action, version = self.verifier.acs3(req.command, split.path, pairs, headers, body)
             elif 'Signature' in dict(pairs):
                 mode = 'v2'
-                _, action, version = self.verifier.legacy(req.command, pairs)
+                action, version = self.verifier.legacy(req.command, pairs)
             else:
                 raise ApiError(400, 'IncompleteSignature', 'The request carries neither an Authorization header nor a Signature parameter.')
             handler = self.api.lookup(version, action)
@@ -1688,7 +1696,9 @@ def main(argv=None):
     parser.add_argument('--request-log', metavar='FILE', help='append one JSON line per API request')
     parser.add_argument('--max-skew', type=int, default=MAX_SKEW_SECONDS, help='allowed clock skew in seconds, 0 = unchecked')
     args = parser.parse_args(argv)
-    host, _, port = args.listen.rpartition(':')
+    host, sep, port = args.listen.rpartition(':')
+    if not sep or not port.isdigit():
+        parser.error('--listen %r: expected HOST:PORT such as 127.0.0.1:0' % args.listen)
     try:
         emulator = EcsEmulator(args.world, host=host or '127.0.0.1', port=int(port), latency=args.latency,
                                throttle_rate=args.throttle_rate, unavailable_rate=args.unavailable_rate, seed=args.seed,
