@@ -35,6 +35,9 @@ AUTH_ARGUMENT_SPEC = dict(
     max_retries=dict(type='int', default=DEFAULT_MAX_RETRIES),
 )
 
+# Request parameters the collection manages itself; users may not set them through ``filters``.
+MANAGED_PARAMETERS = ('RegionId', 'MaxResults', 'NextToken', 'PageNumber', 'PageSize')
+
 # Resource id prefixes checked before any API call: a typo fails fast and names the value.
 ID_PREFIXES = {'instance': 'i-', 'eni': 'eni-', 'vswitch': 'vsw-', 'vpc': 'vpc-'}
 _ID_RE = re.compile(r'^[a-z]+-[A-Za-z0-9]+$')
@@ -113,6 +116,31 @@ class AlicloudModule:
             if not isinstance(value, str) or not value.startswith(prefix) or not _ID_RE.match(value):
                 self.fail('%s: %r is not a valid %s id (expected %s followed by letters and digits)'
                           % (option, value, kind, prefix))
+
+    def build_filters(self, **options):
+        """The ``filters`` option merged with API parameters from dedicated options (those win).
+
+        ``options`` maps API parameter names to option values; unset values are ignored and a
+        ``Tag`` mapping becomes the API's ``[{Key, Value}]`` list.
+        """
+        filters = dict(self.module.params.get('filters') or {})
+        for key in filters:
+            if key in MANAGED_PARAMETERS:
+                self.fail('filters: %s is set by the module itself; remove it' % key)
+            if not re.match(r'^[A-Z][A-Za-z0-9]*$', str(key)):
+                self.fail('filters: %r is not an API parameter name (expected names such as VpcId or Tag)' % (key,))
+        for key, value in options.items():
+            if value not in (None, [], {}, ''):
+                filters[key] = value
+        if isinstance(filters.get('Tag'), dict):
+            filters['Tag'] = [{'Key': k, 'Value': v} for k, v in sorted(filters['Tag'].items())]
+        return filters
+
+    def warn_missing(self, option, requested, found):
+        """Warn about ids asked for in ``option`` that the API did not return."""
+        missing = sorted(set(requested or []) - set(found))
+        if missing:
+            self.module.warn('%s: not found in region %s: %s' % (option, self.module.params.get('region'), ', '.join(missing)))
 
     def fail(self, msg, **kwargs):
         """Fail the module with a one-line message free of secrets."""
