@@ -682,7 +682,7 @@ class Api:
         self.type_list = [types[k] for k in sorted(types)]
         self.actions = {
             (ECS_VERSION, 'DescribeRegions'): self.describe_regions,
-            (VPC_VERSION, 'DescribeRegions'): self.describe_regions,
+            (VPC_VERSION, 'DescribeRegions'): self.describe_regions_vpc,
             (ECS_VERSION, 'DescribeInstances'): self.describe_instances,
             (ECS_VERSION, 'DescribeNetworkInterfaces'): self.describe_network_interfaces,
             (ECS_VERSION, 'DescribeInstanceTypes'): self.describe_instance_types,
@@ -762,12 +762,15 @@ class Api:
 
     # -- describe --------------------------------------------------------------------------
 
-    def describe_regions(self, params):
+    def describe_regions(self, params, product='ecs'):
         del params
         return {'Regions': {'Region': [
             {'RegionId': r.id, 'LocalName': r.local_name, 'Status': 'available',
-             'RegionEndpoint': 'ecs.%s.aliyuncs.com' % r.id}
+             'RegionEndpoint': '%s.%s.aliyuncs.com' % (product, r.id)}
             for r in self.world.regions.values()]}}
+
+    def describe_regions_vpc(self, params):
+        return self.describe_regions(params, product='vpc')
 
     @staticmethod
     def instance_filter(params):

@@ -23,7 +23,6 @@ except ImportError:  # the CLI also runs under a bare python3; apply bodies are 
 
 NAME_RE = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
 LABEL_NAME_KINDS = {'Namespace', 'Service'}
-LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration'
 
 
 class ApiError(Exception):
@@ -344,7 +343,7 @@ class Store:
         if causes:
             raise invalid(res, name, causes)
         for hook in self.admission:
-            hook(self, op, res, obj, old)
+            hook(self, 'UPDATE_STATUS' if subresource == 'status' else op, res, obj, old)
 
     def _event(self, etype, res, obj):
         self.events.append((self.rv, etype, res.group, res.plural, copy.deepcopy(obj)))
@@ -386,7 +385,7 @@ class Store:
             return {'kind': res.kind + 'List', 'apiVersion': res.api_version,
                     'metadata': {'resourceVersion': str(self.rv)}, 'items': items}
 
-    def create(self, res, namespace, body, dry_run=False, field_manager=None):
+    def create(self, res, namespace, body, dry_run=False, field_manager=None, operation='Update'):
         if not isinstance(body, dict):
             raise ApiError(400, 'BadRequest', 'the body of the request was in an unknown format')
         obj = copy.deepcopy(body)
@@ -418,7 +417,7 @@ class Store:
                 meta['generation'] = 1
             else:
                 meta.pop('generation', None)
-            self._stamp_manager(meta, field_manager, 'Update' if field_manager != '__apply__' else 'Apply', res)
+            self._stamp_manager(meta, field_manager, operation, res)
             self._prepare(res, obj, None, 'CREATE')
             if dry_run:
                 meta['resourceVersion'] = ''
@@ -462,7 +461,6 @@ class Store:
     def _stamp_manager(meta, manager, operation, res):
         if not manager:
             return
-        manager = 'before-first-apply' if manager == '__apply__' else manager
         entries = [e for e in meta.get('managedFields') or [] if e.get('manager') != manager
                    or e.get('operation') != operation]
         entries.append({'manager': manager, 'operation': operation, 'apiVersion': res.api_version,
@@ -590,7 +588,7 @@ class Store:
         if current is None:
             if subresource:
                 raise not_found(res, name)
-            created = self.create(res, namespace, body, dry_run, manager)
+            created = self.create(res, namespace, body, dry_run, manager, 'Apply')
             if not dry_run:
                 self.applied[key] = copy.deepcopy(body)
             return created
@@ -739,6 +737,12 @@ class Store:
             return [self._served(res, o) for (ns, _n), o in sorted(self._table(res).items(),
                                                                     key=lambda kv: (kv[0][0] or '', kv[0][1]))
                     if namespace is None or ns == namespace]
+
+    def iter_objects(self, kind):
+        """Stored objects of a kind without copying (read-only; callers hold no lock)."""
+        with self.lock:
+            tables = {(r.group, r.plural) for t in self.resources.values() for r in t.values() if r.kind == kind}
+            return [o for key in tables for o in list(self.objects.get(key, {}).values())]
 
     def dump(self):
         with self.lock:
