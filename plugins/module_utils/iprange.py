@@ -152,3 +152,16 @@ def reserved_interval_set(network):
     first, last = int(network.network_address), int(network.broadcast_address)
     tail = 3 if network.version == 4 else 9
     return merge([(network.version, first, first), (network.version, max(first, last - tail + 1), last)])
+
+
+def first_overlap(named_sets):
+    """First address held by two different sets, as ``(address, name_a, name_b)``, or None.
+
+    ``named_sets`` is an iterable of ``(name, merged intervals)``. Sorted by start, any overlap
+    shows up between neighbours, so one pass is enough.
+    """
+    spans = sorted((version, first, last, name) for name, intervals in named_sets for version, first, last in intervals)
+    for (v1, _f1, l1, n1), (v2, f2, _l2, n2) in zip(spans, spans[1:]):
+        if v1 == v2 and f2 <= l1 and n1 != n2:
+            return _text(v2, f2), n1, n2
+    return None

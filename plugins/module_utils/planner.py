@@ -332,15 +332,9 @@ def ip_pool(name, node, iface, eni, family, network, intervals, multus_name, opt
 
 def _check_overlaps(pools):
     """Pools may not share an address, nor sit in different but overlapping subnets."""
-    spans = []
-    for pool in pools:
-        for version, first, last in iprange.parse(pool['spec']['ips']):
-            spans.append((version, first, last, pool['metadata']['name']))
-    spans.sort()
-    for (v1, _f1, l1, n1), (v2, f2, _l2, n2) in zip(spans, spans[1:]):
-        if v1 == v2 and f2 <= l1:
-            address = iprange.format_ranges([(v1, f2, f2)])[0]
-            raise PlanError('address %s is in both SpiderIPPool %s and %s (two ENIs report the same address)' % (address, n1, n2))
+    overlap = iprange.first_overlap((p['metadata']['name'], iprange.parse(p['spec']['ips'])) for p in pools)
+    if overlap:
+        raise PlanError('address %s is in both SpiderIPPool %s and %s (two ENIs report the same address)' % overlap)
     subnets = {}
     for pool in pools:
         subnets.setdefault(pool['spec']['subnet'], pool['metadata']['name'])

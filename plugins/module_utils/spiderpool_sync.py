@@ -1,0 +1,322 @@
+# -*- coding: utf-8 -*-
+# Copyright: underlay.alicloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure reconciliation of planned Spiderpool objects with what the cluster holds (no I/O).
+
+Given the desired SpiderMultusConfigs/SpiderIPPools and the current ones (as listed from the API),
+decide creates, updates, placeholder replacements, re-creations and prunes. Comparison is
+semantic: address sets are compared as sets (the webhook rewrites ``ips`` into merged ranges),
+server-filled defaults count as absent. Safety rules enforced here, before any write:
+an allocated address is never removed from a pool, a pool holding allocated addresses is never
+deleted, and addresses never overlap another pool.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ansible_collections.underlay.alicloud.plugins.module_utils import iprange
+
+GROUP = 'spiderpool.spidernet.io'
+VERSION = 'v2beta1'
+API_VERSION = '%s/%s' % (GROUP, VERSION)
+POOL = 'SpiderIPPool'
+SMC = 'SpiderMultusConfig'
+PLURALS = {POOL: 'spiderippools', SMC: 'spidermultusconfigs'}
+
+# CRD/webhook defaults: a field holding its default is the same as an absent field.
+_DEFAULTS = {
+    SMC: {'enableCoordinator': True, 'cniType': 'custom'},
+    POOL: {},
+}
+# Set by the server or by operators, kept on update unless the plan sets them:
+# SMC ``coordinator`` (webhook fills per-network defaults), pool ``disable`` (drain switch) and
+# ``excludeIPs`` (operator exclusions).
+PRESERVED = {SMC: ('coordinator',), POOL: ('disable', 'excludeIPs')}
+_IP_SET_FIELDS = ('ips', 'excludeIPs')
+
+
+class SyncError(ValueError):
+    """Applying the plan would be unsafe or impossible; nothing is changed."""
+
+
+def _empty(value):
+    if isinstance(value, dict):
+        return all(_empty(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return len(value) == 0
+    return value in (None, '', 0, False)
+
+
+def _normalize(value):
+    if isinstance(value, dict):
+        return {k: _normalize(v) for k, v in sorted(value.items()) if not _empty(v)}
+    if isinstance(value, list):
+        return [_normalize(v) for v in value]
+    return value
+
+
+def normalize_spec(kind, spec, ignore=()):
+    """Comparable form of a spec: defaults and empty values dropped, address sets canonical."""
+    out = {}
+    for key, value in (spec or {}).items():
+        if key in ignore:
+            continue
+        if key in _DEFAULTS.get(kind, {}):
+            if value != _DEFAULTS[kind][key]:
+                out[key] = value
+            continue
+        if kind == POOL and key in _IP_SET_FIELDS:
+            value = iprange.canonical(value or [])
+        value = _normalize(value)
+        if not _empty(value):
+            out[key] = value
+    return out
+
+
+def allocated_ips(pool):
+    """``{ip: pod}`` from ``status.allocatedIPs`` (a JSON string map ip -> {pod, podUid})."""
+    raw = (pool.get('status') or {}).get('allocatedIPs')
+    if not raw:
+        return {}
+    data = json.loads(raw) if isinstance(raw, str) else raw
+    return {ip: (info or {}).get('pod') or 'unknown pod' for ip, info in (data or {}).items()}
+
+
+def usable(spec):
+    """Addresses a pool hands out: ``ips`` minus ``excludeIPs``."""
+    return iprange.subtract(iprange.parse(spec.get('ips') or []), iprange.parse(spec.get('excludeIPs') or []))
+
+
+def _holders(ips_to_pods):
+    return ', '.join('%s (pod %s)' % (ip, pod) for ip, pod in sorted(ips_to_pods.items(), key=lambda i: iprange.parse([i[0]])))
+
+
+def is_placeholder(smc):
+    """The chart's default-network SMC: ``cniType: custom`` (or a ``customCNI`` config) (#2700)."""
+    spec = smc.get('spec') or {}
+    return spec.get('cniType', 'custom') == 'custom' or 'customCNI' in spec
+
+
+def ref(obj):
+    meta = obj['metadata']
+    return '%s %s' % (obj['kind'], '%s/%s' % (meta['namespace'], meta['name']) if meta.get('namespace') else meta['name'])
+
+
+def _key(obj):
+    return (obj['kind'], obj['metadata'].get('namespace') or '', obj['metadata']['name'])
+
+
+def _selector_match(obj, selector):
+    labels = obj['metadata'].get('labels') or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _metadata_drift(desired, current):
+    for field in ('labels', 'annotations'):
+        have = current['metadata'].get(field) or {}
+        if any(have.get(k) != v for k, v in (desired['metadata'].get(field) or {}).items()):
+            return True
+    return False
+
+
+def update_body(desired, current, keep_preserved=True):
+    """Full replacement (PUT) body: planned spec + preserved fields; current metadata kept, ours merged in."""
+    kind = desired['kind']
+    meta = dict(current['metadata'])
+    for field in ('labels', 'annotations'):
+        merged = dict(meta.get(field) or {})
+        merged.update(desired['metadata'].get(field) or {})
+        if merged:
+            meta[field] = merged
+    for volatile in ('managedFields',):
+        meta.pop(volatile, None)
+    spec = dict(desired['spec'])
+    if keep_preserved:
+        for key in PRESERVED[kind]:
+            if key in (current.get('spec') or {}) and key not in spec:
+                spec[key] = current['spec'][key]
+    return {'apiVersion': desired['apiVersion'], 'kind': kind, 'metadata': meta, 'spec': spec}
+
+
+def _view(obj, kind):
+    """What the diff shows: our labels and the normalised spec."""
+    if obj is None:
+        return {}
+    return {'metadata': {'labels': dict(sorted((obj['metadata'].get('labels') or {}).items()))},
+            'spec': normalize_spec(kind, obj.get('spec'))}
+
+
+def _change(action, desired, current, body=None, **extra):
+    obj = desired if desired is not None else current
+    change = {'action': action, 'kind': obj['kind'], 'name': obj['metadata']['name'], 'body': body,
+              'before': _view(current, obj['kind']), 'after': _view(body if body is not None else None, obj['kind'])}
+    if obj['metadata'].get('namespace'):
+        change['namespace'] = obj['metadata']['namespace']
+    change.update(extra)
+    return change
+
+
+def _validate_desired(desired):
+    seen = set()
+    for obj in desired:
+        if not isinstance(obj, dict) or obj.get('kind') not in PLURALS or obj.get('apiVersion') != API_VERSION:
+            raise SyncError('objects may only be %s %s, got %r' % (API_VERSION, ' or '.join(sorted(PLURALS)),
+                                                                  obj.get('kind') if isinstance(obj, dict) else obj))
+        meta = obj.get('metadata') or {}
+        if not meta.get('name') or not isinstance(obj.get('spec'), dict):
+            raise SyncError('%s without metadata.name or spec' % obj['kind'])
+        if (obj['kind'] == SMC) != bool(meta.get('namespace')):
+            raise SyncError('%s %s: a SpiderMultusConfig needs metadata.namespace, a SpiderIPPool must not have one'
+                            % (obj['kind'], meta['name']))
+        if _key(obj) in seen:
+            raise SyncError('%s is listed twice' % ref(obj))
+        seen.add(_key(obj))
+
+
+def _pool_change(desired, current, problems):
+    """Change for one planned pool against its current version (or None when equal)."""
+    name = desired['metadata']['name']
+    if current is None:
+        return _change('create', desired, None, desired)
+    if current['metadata'].get('deletionTimestamp'):
+        problems.append('SpiderIPPool %s is being deleted (its addresses are still being released); run again once it is gone' % name)
+        return None
+    held = allocated_ips(current)
+    cur_spec, new_spec = current.get('spec') or {}, desired['spec']
+    if (cur_spec.get('subnet'), cur_spec.get('ipVersion', new_spec.get('ipVersion'))) != (new_spec.get('subnet'), new_spec.get('ipVersion')):
+        if held:
+            problems.append('SpiderIPPool %s must move from subnet %s to %s (subnet is immutable) but holds %s; move those pods first'
+                            % (name, cur_spec.get('subnet'), new_spec.get('subnet'), _holders(held)))
+            return None
+        return _change('recreate', desired, current, desired)
+    body = update_body(desired, current)
+    lost = {ip: pod for ip, pod in held.items() if not iprange.contains(usable(body['spec']), ip)}
+    if lost:
+        problems.append('refusing to remove %s from SpiderIPPool %s: in use; move or delete the pod first' % (_holders(lost), name))
+        return None
+    ignore = [k for k in PRESERVED[POOL] if k not in new_spec]
+    if normalize_spec(POOL, cur_spec, ignore) == normalize_spec(POOL, new_spec, ignore) and not _metadata_drift(desired, current):
+        return None
+    before, after = iprange.parse(cur_spec.get('ips') or []), iprange.parse(new_spec.get('ips') or [])
+    return _change('update', desired, current, body,
+                   added=iprange.format_ranges(iprange.subtract(after, before)),
+                   removed=iprange.format_ranges(iprange.subtract(before, after)))
+
+
+def _smc_change(desired, current, problems, replace_placeholder):
+    if current is None:
+        return _change('create', desired, None, desired)
+    if is_placeholder(current):
+        if not replace_placeholder:
+            problems.append('%s is the chart\'s cniType custom placeholder; a merge onto it is refused by the Spiderpool webhook (#2700): '
+                            'allow replacing it or delete it first' % ref(current))
+            return None
+        return _change('replace', desired, current, update_body(desired, current, keep_preserved=False))
+    ignore = [k for k in PRESERVED[SMC] if k not in desired['spec']]
+    if normalize_spec(SMC, current.get('spec'), ignore) == normalize_spec(SMC, desired['spec'], ignore) \
+            and not _metadata_drift(desired, current):
+        return None
+    return _change('update', desired, current, update_body(desired, current))
+
+
+def plan_sync(desired, current_smcs, current_pools, owner_selector, prune=True, replace_placeholder=True):
+    """Decide the writes that bring the cluster to ``desired``.
+
+    ``current_*`` are every SpiderMultusConfig and SpiderIPPool the API lists; ``owner_selector``
+    is the label set marking objects this collection owns (the only ones ever pruned). Returns
+    ``{'changes': [...], 'kept': [...], 'unchanged': n}``; each change has ``action`` (create,
+    update, replace, recreate, delete), ``kind``, ``name``, ``namespace`` (SMCs), ``body``
+    (for writes), ``before``/``after`` views for the diff. Raises SyncError naming every refusal.
+    """
+    _validate_desired(desired)
+    wanted = {_key(o): o for o in desired}
+    smcs = {_key(o): o for o in current_smcs}
+    pools = {_key(o): o for o in current_pools}
+    problems, changes, kept = [], [], []
+    unchanged = 0
+    for key, obj in sorted(wanted.items()):
+        if obj['kind'] == SMC:
+            change = _smc_change(obj, smcs.get(key), problems, replace_placeholder)
+        else:
+            change = _pool_change(obj, pools.get(key), problems)
+        if change:
+            changes.append(change)
+        elif not problems:
+            unchanged += 1
+    # Prune stale pools we own, unless a pod still holds one of their addresses.
+    remaining_pools = []
+    for key, pool in sorted(pools.items()):
+        if key in wanted:
+            continue
+        if not (prune and _selector_match(pool, owner_selector)) or pool['metadata'].get('deletionTimestamp'):
+            remaining_pools.append(pool)
+            continue
+        held = allocated_ips(pool)
+        if held:
+            kept.append('stale SpiderIPPool %s kept: it still holds %s' % (pool['metadata']['name'], _holders(held)))
+            remaining_pools.append(pool)
+            continue
+        changes.append(_change('delete', None, pool))
+    # The final address map must be overlap-free (foreign and kept pools included).
+    final = [(o['metadata']['name'], usable(o['spec'])) for o in desired if o['kind'] == POOL]
+    final += [(p['metadata']['name'], usable(p.get('spec') or {})) for p in remaining_pools]
+    overlap = iprange.first_overlap(final)
+    if overlap:
+        problems.append('address %s would be in both SpiderIPPool %s and %s; remove it from the pool not managed here first' % overlap)
+    # Stale SMCs we own go only when no remaining pool refers to them.
+    referenced = set()
+    for obj in list(desired) + remaining_pools:
+        referenced.update((obj.get('spec') or {}).get('multusName') or [])
+    for key, smc in sorted(smcs.items()):
+        if key in wanted or not (prune and _selector_match(smc, owner_selector)):
+            continue
+        name = '%s/%s' % (smc['metadata']['namespace'], smc['metadata']['name'])
+        if name in referenced:
+            kept.append('stale SpiderMultusConfig %s kept: a pool still refers to it' % name)
+            continue
+        changes.append(_change('delete', None, smc))
+    if problems:
+        raise SyncError('; '.join(problems))
+    return {'changes': order_changes(changes), 'kept': kept, 'unchanged': unchanged}
+
+
+_ORDER = {
+    # Multus configs first (pools name them), pools freed before others take their addresses,
+    # stale multus configs last.
+    (SMC, 'create'): 0, (SMC, 'replace'): 0, (SMC, 'update'): 0,
+    (POOL, 'delete'): 1, (POOL, 'recreate'): 1,
+    (POOL, 'update'): 2,
+    (POOL, 'create'): 3,
+    (SMC, 'delete'): 4,
+}
+
+
+def order_changes(changes):
+    return sorted(changes, key=lambda c: (_ORDER[(c['kind'], c['action'])], c.get('namespace', ''), c['name']))
+
+
+def phases(changes):
+    """Changes grouped by phase; the writes inside a phase are independent of each other."""
+    grouped = {}
+    for change in order_changes(changes):
+        grouped.setdefault(_ORDER[(change['kind'], change['action'])], []).append(change)
+    return [grouped[k] for k in sorted(grouped)]
+
+
+def freed_addresses(changes):
+    """Addresses of pools this run deletes: a dry-run create/update taking them would fail early."""
+    freed = []
+    for change in changes:
+        if change['kind'] == POOL and change['action'] in ('delete', 'recreate'):
+            freed.extend(iprange.parse((change['before'].get('spec') or {}).get('ips') or []))
+    return iprange.merge(freed)
+
+
+def needs_prior_writes(change, freed):
+    """True when a server-side dry run of ``change`` cannot succeed before the real earlier writes."""
+    if change['action'] == 'recreate':
+        return True
+    if change['kind'] != POOL or change['action'] not in ('create', 'update') or not freed:
+        return False
+    return bool(iprange.intersect(iprange.parse(change['body']['spec'].get('ips') or []), freed))

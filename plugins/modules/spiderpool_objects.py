@@ -1,0 +1,370 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: underlay.alicloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: spiderpool_objects
+short_description: Apply SpiderMultusConfigs and SpiderIPPools in one batch, safely
+version_added: 0.1.0
+description:
+  - Brings a set of planned C(SpiderMultusConfig) and C(SpiderIPPool) objects (for example from the
+    P(underlay.alicloud.spiderpool_plan#filter) filter) into the cluster in one module call, whatever the number of nodes.
+  - Lists the current objects once per kind, compares semantically (pool address sets as sets, because the Spiderpool webhook
+    rewrites C(ips) into merged ranges; server-filled defaults count as absent), then validates every write with a server-side
+    dry run (C(dryRun=All)) before making any real write.
+  - The chart's default-network placeholder (C(cniType=custom), created by the post-install job under the name of
+    C(defaultCniCRName)) is replaced in full, never merged (Spiderpool issue 2700).
+  - Never removes an address that a pod holds (C(status.allocatedIPs)) from a pool, never deletes a pool holding addresses,
+    and never lets two pools share an address; such a run fails naming the address and the pod, and changes nothing.
+  - Pools and multus configs carrying O(owner_labels) that are not in O(objects) are pruned (pools only when empty).
+  - An updated pool keeps the operator switches C(disable) and C(excludeIPs); an updated multus config keeps the
+    webhook-filled C(coordinator) block unless the plan sets them.
+  - Talks to the API with the C(kubernetes) Python client; the kubeconfig is found as kubernetes.core finds it.
+author:
+  - underlay.alicloud maintainers
+requirements:
+  - kubernetes >= 24.2.0
+options:
+  objects:
+    description:
+      - The complete desired set of C(spiderpool.spidernet.io/v2beta1) C(SpiderMultusConfig) and C(SpiderIPPool) objects.
+    type: list
+    elements: dict
+    required: true
+  prune:
+    description:
+      - Delete objects labelled with O(owner_labels) that are not in O(objects).
+      - A pool still holding allocated addresses is kept (reported in RV(kept)); a multus config a remaining pool names is kept.
+    type: bool
+    default: true
+  owner_labels:
+    description:
+      - Labels marking the objects this collection owns. Only such objects are pruned.
+    type: dict
+    default:
+      app.kubernetes.io/managed-by: underlay.alicloud
+  replace_placeholder:
+    description:
+      - Replace a C(cniType=custom) placeholder multus config of the same name in full.
+      - When V(false), finding one is an error.
+    type: bool
+    default: true
+  workers:
+    description:
+      - Parallel API requests within one phase of writes.
+    type: int
+    default: 8
+  wait_timeout:
+    description:
+      - Seconds to wait for a deleted pool to disappear before re-creating it or giving its addresses to another pool.
+    type: int
+    default: 120
+  field_manager:
+    description:
+      - Field manager name recorded by the API server for our writes.
+    type: str
+    default: underlay-alicloud
+  kubeconfig:
+    description:
+      - Path to a kubeconfig. Defaults to E(K8S_AUTH_KUBECONFIG), then the C(kubernetes) client default (E(KUBECONFIG) or
+        C(~/.kube/config)).
+    type: path
+  context:
+    description:
+      - Kubeconfig context. Defaults to E(K8S_AUTH_CONTEXT), then the current context.
+    type: str
+  host:
+    description:
+      - API server URL; with O(api_key), used instead of a kubeconfig. Defaults to E(K8S_AUTH_HOST).
+    type: str
+  api_key:
+    description:
+      - Bearer token for O(host). Defaults to E(K8S_AUTH_API_KEY).
+    type: str
+  validate_certs:
+    description:
+      - Verify the API server certificate (only with O(host)). Defaults to E(K8S_AUTH_VERIFY_SSL).
+    type: bool
+    default: true
+  ca_cert:
+    description:
+      - CA bundle for the API server certificate (only with O(host)). Defaults to E(K8S_AUTH_SSL_CA_CERT).
+    type: path
+  request_timeout:
+    description:
+      - Timeout of one API request, in seconds.
+    type: int
+    default: 30
+notes:
+  - Supports check mode (server-side dry run of every write) and diff mode.
+  - API requests are counted in RV(api_requests); an unchanged run makes exactly two (one list per kind).
+"""
+
+EXAMPLES = r"""
+- name: Apply the planned pools and multus configs
+  underlay.alicloud.spiderpool_objects:
+    objects: "{{ (groups['k8s_cluster'] | map('extract', hostvars) | underlay.alicloud.spiderpool_plan).objects }}"
+
+- name: Show what would change, without pruning anything
+  underlay.alicloud.spiderpool_objects:
+    objects: "{{ planned_objects }}"
+    prune: false
+  check_mode: true
+  diff: true
+"""
+
+RETURN = r"""
+changes:
+  description: The writes made (or, in check mode, validated by a dry run), in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    action:
+      description: V(create), V(update), V(replace) (placeholder), V(recreate) (immutable subnet changed) or V(delete).
+      type: str
+    kind:
+      description: Object kind.
+      type: str
+    name:
+      description: Object name.
+      type: str
+    namespace:
+      description: Namespace (multus configs only).
+      type: str
+    added:
+      description: Address ranges added to a pool (updates).
+      type: list
+      elements: str
+    removed:
+      description: Address ranges removed from a pool (updates; never allocated ones).
+      type: list
+      elements: str
+  sample: [{"action": "update", "kind": "SpiderIPPool", "name": "worker-eth0-v4", "added": ["172.31.199.195"], "removed": []}]
+kept:
+  description: Stale objects not pruned, with the reason (allocated addresses or a pool referring to them).
+  returned: always
+  type: list
+  elements: str
+unchanged:
+  description: Number of planned objects already as planned.
+  returned: always
+  type: int
+api_requests:
+  description: Number of Kubernetes API requests made.
+  returned: always
+  type: int
+"""
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.underlay.alicloud.plugins.module_utils import spiderpool_sync as sync
+
+try:
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.client.rest import ApiException
+    HAS_KUBERNETES = True
+except ImportError:
+    HAS_KUBERNETES = False
+
+
+class KubeError(Exception):
+    """One failed API request, as a single line."""
+
+
+class SpiderpoolApi:
+    """The few CustomObjects calls this module needs, counted."""
+
+    def __init__(self, params):
+        self.timeout = params['request_timeout']
+        self.field_manager = params['field_manager']
+        self.requests = 0
+        self.writes = 0
+        self._lock = threading.Lock()
+        if params['host']:
+            configuration = k8s_client.Configuration()
+            configuration.host = params['host']
+            configuration.verify_ssl = params['validate_certs']
+            if params['ca_cert']:
+                configuration.ssl_ca_cert = params['ca_cert']
+            if params['api_key']:
+                configuration.api_key = {'authorization': 'Bearer %s' % params['api_key']}
+            api_client = k8s_client.ApiClient(configuration)
+        else:
+            try:
+                api_client = k8s_config.new_client_from_config(config_file=params['kubeconfig'], context=params['context'])
+            except (k8s_config.ConfigException, OSError) as exc:
+                raise KubeError('cannot load a kubeconfig (%s): %s' % (params['kubeconfig'] or 'client default', exc)) from None
+        self.api = k8s_client.CustomObjectsApi(api_client)
+
+    def _call(self, what, func, *args, **kwargs):
+        with self._lock:
+            self.requests += 1
+            self.writes += 0 if 'dry_run' in kwargs or func.__name__.startswith(('list_', 'get_')) else 1
+        try:
+            return func(*args, _request_timeout=self.timeout, **kwargs)
+        except ApiException as exc:
+            message = exc.reason
+            try:
+                message = json.loads(exc.body).get('message') or message
+            except (TypeError, ValueError, AttributeError):
+                pass
+            raise KubeError('%s failed (HTTP %s): %s' % (what, exc.status, message)) from None
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            raise KubeError('%s failed: %s' % (what, exc)) from None
+
+    def list(self, kind):
+        try:
+            return self._call('listing %ss' % kind, self.api.list_cluster_custom_object, sync.GROUP, sync.VERSION, sync.PLURALS[kind])['items']
+        except KubeError as exc:
+            if '(HTTP 404)' in str(exc):
+                raise KubeError('%s is not served by the API server: install Spiderpool (its CRDs) first' % kind) from None
+            raise
+
+    def exists(self, change):
+        try:
+            self._call('reading %s' % change['name'], self.api.get_cluster_custom_object, sync.GROUP, sync.VERSION,
+                       sync.PLURALS[change['kind']], change['name'])
+        except KubeError as exc:
+            if '(HTTP 404)' in str(exc):
+                return False
+            raise
+        return True
+
+    def write(self, change, verb, dry_run):
+        """One create/replace/delete of a change (``verb`` overrides the change's own)."""
+        kind, name, namespace = change['kind'], change['name'], change.get('namespace')
+        plural = sync.PLURALS[kind]
+        what = '%s%s %s %s' % ('dry-run ' if dry_run else '', verb, kind, '%s/%s' % (namespace, name) if namespace else name)
+        options = {'dry_run': 'All'} if dry_run else {}
+        if verb != 'delete':
+            options['field_manager'] = self.field_manager
+        if verb == 'create':
+            body = dict(change['body'], metadata={k: v for k, v in change['body']['metadata'].items()
+                                                  if k in ('name', 'namespace', 'labels', 'annotations')})
+            if namespace:
+                return self._call(what, self.api.create_namespaced_custom_object, sync.GROUP, sync.VERSION, namespace, plural, body, **options)
+            return self._call(what, self.api.create_cluster_custom_object, sync.GROUP, sync.VERSION, plural, body, **options)
+        if verb == 'replace':
+            if namespace:
+                return self._call(what, self.api.replace_namespaced_custom_object, sync.GROUP, sync.VERSION, namespace, plural, name,
+                                  change['body'], **options)
+            return self._call(what, self.api.replace_cluster_custom_object, sync.GROUP, sync.VERSION, plural, name, change['body'], **options)
+        if namespace:
+            return self._call(what, self.api.delete_namespaced_custom_object, sync.GROUP, sync.VERSION, namespace, plural, name, **options)
+        return self._call(what, self.api.delete_cluster_custom_object, sync.GROUP, sync.VERSION, plural, name, **options)
+
+
+# The API verbs behind each planned action.
+VERBS = {'create': ('create',), 'update': ('replace',), 'replace': ('replace',), 'delete': ('delete',), 'recreate': ('delete', 'create')}
+
+
+def run_phase(api, changes, dry_run, workers):
+    """Run independent writes in parallel; the first failure is raised after the others end."""
+    def one(change):
+        for verb in VERBS[change['action']]:
+            api.write(change, verb, dry_run)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for future in [pool.submit(one, change) for change in changes]:
+            future.result()
+
+
+def wait_gone(api, changes, timeout):
+    """Deleted pools keep a finalizer until their addresses are released: wait until they are gone."""
+    deadline = time.monotonic() + timeout
+    for change in changes:
+        while api.exists(change):
+            if time.monotonic() > deadline:
+                raise KubeError('%s %s is still terminating after %ss' % (change['kind'], change['name'], timeout))
+            time.sleep(0.5)
+
+
+def reconcile(api, params, check_mode):
+    smcs, pools = api.list(sync.SMC), api.list(sync.POOL)
+    plan = sync.plan_sync(params['objects'], smcs, pools, params['owner_labels'], prune=params['prune'],
+                          replace_placeholder=params['replace_placeholder'])
+    changes = plan['changes']
+    freed = sync.freed_addresses(changes)
+    # Validate everything before the first real write; writes that need an earlier real write
+    # (a re-creation, addresses of a pool deleted in this run) are checked by the real write.
+    for phase in sync.phases(changes):
+        run_phase(api, [c for c in phase if not sync.needs_prior_writes(c, freed)], True, params['workers'])
+    if not check_mode:
+        dependent = any(sync.needs_prior_writes(c, freed) for c in changes)
+        for phase in sync.phases(changes):
+            recreated = [c for c in phase if c['action'] == 'recreate']
+            if recreated:
+                for change in recreated:
+                    api.write(change, 'delete', False)
+                wait_gone(api, recreated, params['wait_timeout'])
+                for change in recreated:
+                    api.write(change, 'create', False)
+            run_phase(api, [c for c in phase if c['action'] != 'recreate'], False, params['workers'])
+            deleted = [c for c in phase if c['kind'] == sync.POOL and c['action'] == 'delete']
+            if deleted and dependent:
+                wait_gone(api, deleted, params['wait_timeout'])
+    return plan
+
+
+def _label(change):
+    return '%s %s' % (change['kind'], '%s/%s' % (change['namespace'], change['name']) if change.get('namespace') else change['name'])
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            objects=dict(type='list', elements='dict', required=True),
+            prune=dict(type='bool', default=True),
+            owner_labels=dict(type='dict', default={'app.kubernetes.io/managed-by': 'underlay.alicloud'}),
+            replace_placeholder=dict(type='bool', default=True),
+            workers=dict(type='int', default=8),
+            wait_timeout=dict(type='int', default=120),
+            field_manager=dict(type='str', default='underlay-alicloud'),
+            kubeconfig=dict(type='path', fallback=(env_fallback, ['K8S_AUTH_KUBECONFIG'])),
+            context=dict(type='str', fallback=(env_fallback, ['K8S_AUTH_CONTEXT'])),
+            host=dict(type='str', fallback=(env_fallback, ['K8S_AUTH_HOST'])),
+            api_key=dict(type='str', no_log=True, fallback=(env_fallback, ['K8S_AUTH_API_KEY'])),
+            validate_certs=dict(type='bool', default=True, fallback=(env_fallback, ['K8S_AUTH_VERIFY_SSL'])),
+            ca_cert=dict(type='path', fallback=(env_fallback, ['K8S_AUTH_SSL_CA_CERT'])),
+            request_timeout=dict(type='int', default=30),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib('kubernetes'))
+    result = {'changed': False, 'changes': [], 'kept': [], 'unchanged': 0, 'api_requests': 0}
+    api = None
+    try:
+        api = SpiderpoolApi(module.params)
+        plan = reconcile(api, module.params, module.check_mode)
+    except (sync.SyncError, KubeError) as exc:
+        if api:
+            result.update(api_requests=api.requests, changed=api.writes > 0)
+        module.fail_json(msg=str(exc), **result)
+    for message in plan['kept']:
+        module.warn(message)
+    result.update(
+        changed=bool(plan['changes']),
+        changes=[{k: v for k, v in c.items() if k not in ('body', 'before', 'after')} for c in plan['changes']],
+        kept=plan['kept'],
+        unchanged=plan['unchanged'],
+        api_requests=api.requests,
+    )
+    if module._diff:
+        result['diff'] = [{'before_header': '%s (before)' % _label(c), 'after_header': '%s (%s)' % (_label(c), c['action']),
+                           'before': c['before'], 'after': c['after']} for c in plan['changes']]
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
