@@ -19,7 +19,7 @@ description:
   - O(regions), O(filters), O(include_filters), O(exclude_filters) and the credential and endpoint options may be
     Jinja templates, for example C("{{ lookup('ansible.builtin.env', 'MY_KEY') }}"); extra vars are available to them.
 author:
-  - underlay.alicloud maintainers
+  - underlay.alicloud maintainers (!UNKNOWN)
 requirements:
   - alibabacloud-ecs20140526
   - alibabacloud-vpc20160428

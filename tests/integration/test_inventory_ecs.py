@@ -201,8 +201,8 @@ def test_hostnames_preference_against_the_cloud(dualstack, tmp_path):
 
 @pytest.mark.parametrize('strict', [True, False])
 def test_strict_decides_on_broken_expressions(lab, tmp_path, strict):
-    config = lab_config(tmp_path, strict=strict, groups={'broken': 'alicloud_tags.nope.deeper == 1',
-                                                          'kube_node': "alicloud_tags.role == 'worker'"})
+    groups = {'broken': 'alicloud_tags.nope.deeper == 1', 'kube_node': "alicloud_tags.role == 'worker'"}
+    config = lab_config(tmp_path, strict=strict, groups=groups)
     proc = ansible_inventory(config, cloud_env(lab.url), '--list', check=False)
     if strict:
         assert proc.returncode != 0
