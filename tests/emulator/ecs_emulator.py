@@ -1486,6 +1486,10 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'EcsEmulator/1.0'
+    # One buffered write per response and no Nagle: otherwise keep-alive clients wait ~40 ms
+    # for a delayed ACK between the header and body segments.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
 
     def do_POST(self):  # noqa: N802 (http.server naming)
         self.server.emulator.handle(self)
@@ -1539,7 +1543,7 @@ class EcsEmulator:
         self.server = _Server((self.host, self.port), _Handler)
         self.server.emulator = self
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, name='ecs-emulator', daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.05}, name='ecs-emulator', daemon=True)
         self.thread.start()
         return self
 

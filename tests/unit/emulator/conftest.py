@@ -33,10 +33,10 @@ class Sdk:
         return VpcClient(self.config(emu, **kwargs))
 
     @staticmethod
-    def error(func, *args):
-        """The SDK exception `func(*args)` raises (the test fails if it succeeds)."""
+    def error(func, *args, **kwargs):
+        """The SDK exception `func(*args, **kwargs)` raises (the test fails if it succeeds)."""
         with pytest.raises(AlibabaCloudException) as info:
-            func(*args)
+            func(*args, **kwargs)
         return info.value
 
 
