@@ -88,7 +88,7 @@ def plan(hosts, nodes):
         entry = {'host': rec['host'], 'node': rec['node'], 'provider_id': rec['provider_id']}
         wanted_nodes.add(rec['node'])
         if rec['node'] not in current:
-            result['missing'].append(entry)
+            result['missing'].append(dict(entry, message=missing_message(entry)))
         elif current[rec['node']] == rec['provider_id']:
             result['unchanged'].append(entry)
         elif current[rec['node']] == '':
@@ -108,3 +108,9 @@ def conflict_message(conflict):
     return ('node %s (host %s) already has providerID %s, wanted %s: Kubernetes does not allow changing '
             'spec.providerID; fix the inventory, or delete the Node object and let its kubelet re-register'
             % (conflict['node'], conflict['host'], conflict['current'], conflict['provider_id']))
+
+
+def missing_message(missing):
+    """One line for an inventory host that has no Node in the cluster."""
+    return ('host %s: no Node named %s in the cluster (wanted providerID %s); join the node, or set '
+            'alicloud_ccm_node_name for the host' % (missing['host'], missing['node'], missing['provider_id']))
