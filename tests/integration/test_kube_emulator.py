@@ -363,3 +363,260 @@ def test_exec_through_stream(kube):  # noqa: F811
     stats = kube.request_counts()
     assert stats['exec_count'] == 3 and stats['execs'][0]['command'] == ['ping', '-c', '1', '10.0.0.9']
     assert stats['requests']['create pods/exec'] == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# kubernetes.core modules, helm and kubectl as subprocesses
+
+def tool_env(double, tmp_path):
+    env = double.env()
+    env.update({'PATH': '%s:%s:%s' % (os.path.join(ROOT, '.venv', 'bin'), os.path.join(ROOT, '.cache', 'bin'),
+                                      env.get('PATH', '')),
+                'ANSIBLE_CONFIG': os.path.join(ROOT, 'ansible.cfg'),
+                'ANSIBLE_COLLECTIONS_PATH': os.path.join(ROOT, '.collections'),
+                'ANSIBLE_LOCAL_TEMP': str(tmp_path / 'ansible-tmp'), 'ANSIBLE_NOCOLOR': '1',
+                'HELM_CACHE_HOME': str(tmp_path / 'helm' / 'cache'), 'HELM_CONFIG_HOME': str(tmp_path / 'helm' / 'cfg'),
+                'HELM_DATA_HOME': str(tmp_path / 'helm' / 'data'), 'HOME': str(tmp_path)})
+    return env
+
+
+def run_playbook(double, tmp_path, tasks, extra_vars=None):
+    import yaml  # pylint: disable=import-outside-toplevel
+    play = [{'name': 'Exercise the Kubernetes double', 'hosts': 'localhost', 'gather_facts': False,
+             'vars': dict({'ansible_python_interpreter': sys.executable}, **(extra_vars or {})), 'tasks': tasks}]
+    path = tmp_path / 'play.yml'
+    path.write_text(yaml.safe_dump(play, sort_keys=False))
+    proc = subprocess.run(['ansible-playbook', '-i', 'localhost,', '-c', 'local', str(path)], capture_output=True,
+                          text=True, env=tool_env(double, tmp_path), timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+
+DEPLOYMENT = {'apiVersion': 'apps/v1', 'kind': 'Deployment', 'metadata': {'name': 'web', 'namespace': 'apps',
+                                                                          'labels': {'tier': 'front'}},
+              'spec': {'replicas': 2, 'selector': {'matchLabels': {'app': 'web'}}, 'template': {
+                  'metadata': {'labels': {'app': 'web'}},
+                  'spec': {'containers': [{'name': 'web', 'image': 'nginx:1.27', 'ports': [{'containerPort': 80}]}]}}}}
+
+
+def test_kubernetes_core_modules(kube, tmp_path, spiderpool_crds):  # noqa: F811
+    kube.load_crds(spiderpool_crds)
+    kube.set_exec_table([{'pod': 'web-.*', 'namespace': 'apps', 'command': '^cat /etc/hostname$',
+                          'stdout': '{pod}\n', 'template': True},
+                         {'pod': '.*', 'command': '^sh -c exit 4$', 'rc': 4}])
+    cm = {'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'settings', 'namespace': 'apps',
+                                                                'labels': {'tier': 'front'}}, 'data': {'a': '1'}}
+    ippool = pool('node1-eth1-v4', ips=['10.20.0.5-10.20.0.7'], gateway='10.20.0.253', nodeName=['node-1'])
+    tasks = [
+        {'name': 'Namespace', 'kubernetes.core.k8s': {'name': 'apps', 'kind': 'Namespace', 'state': 'present'}},
+        {'name': 'Check-mode create', 'kubernetes.core.k8s': {'definition': cm}, 'check_mode': True,
+         'register': 'checked'},
+        {'name': 'Nothing persisted in check mode', 'kubernetes.core.k8s_info': {
+            'kind': 'ConfigMap', 'namespace': 'apps', 'name': 'settings'}, 'register': 'none_yet'},
+        {'name': 'Apply', 'kubernetes.core.k8s': {'definition': cm, 'apply': True}, 'register': 'first'},
+        {'name': 'Apply again', 'kubernetes.core.k8s': {'definition': cm, 'apply': True}, 'register': 'second'},
+        {'name': 'Create-style again', 'kubernetes.core.k8s': {'definition': cm}, 'register': 'third'},
+        {'name': 'Modify', 'kubernetes.core.k8s': {'definition': {**cm, 'data': {'a': '2'}}, 'apply': True},
+         'register': 'modified'},
+        {'name': 'Server-side apply', 'kubernetes.core.k8s': {
+            'definition': {**cm, 'metadata': {**cm['metadata'], 'name': 'ssa'}},
+            'apply': True, 'server_side_apply': {'field_manager': 'underlay'}}, 'register': 'ssa1'},
+        {'name': 'Server-side apply again', 'kubernetes.core.k8s': {
+            'definition': {**cm, 'metadata': {**cm['metadata'], 'name': 'ssa'}},
+            'apply': True, 'server_side_apply': {'field_manager': 'underlay'}}, 'register': 'ssa2'},
+        {'name': 'Deployment and wait', 'kubernetes.core.k8s': {'definition': DEPLOYMENT, 'wait': True,
+                                                                  'wait_timeout': 30}, 'register': 'dep'},
+        {'name': 'Select by label', 'kubernetes.core.k8s_info': {
+            'kind': 'Pod', 'namespace': 'apps', 'label_selectors': ['app in (web)', '!absent']},
+         'register': 'pods'},
+        {'name': 'Select by field', 'kubernetes.core.k8s_info': {
+            'kind': 'Pod', 'namespace': 'apps', 'field_selectors': ['status.phase=Running', 'spec.nodeName=node-1']},
+         'register': 'running'},
+        {'name': 'Wait on the Deployment through k8s_info', 'kubernetes.core.k8s_info': {
+            'kind': 'Deployment', 'namespace': 'apps', 'name': 'web', 'wait': True, 'wait_timeout': 20,
+            'wait_condition': {'type': 'Available', 'status': 'True'}}, 'register': 'waited'},
+        {'name': 'Exec', 'kubernetes.core.k8s_exec': {
+            'namespace': 'apps', 'pod': '{{ pods.resources[0].metadata.name }}', 'command': 'cat /etc/hostname'},
+         'register': 'hostname'},
+        {'name': 'Exec failing', 'kubernetes.core.k8s_exec': {
+            'namespace': 'apps', 'pod': '{{ pods.resources[0].metadata.name }}', 'command': 'sh -c "exit 4"'},
+         'register': 'failing', 'failed_when': False},
+        {'name': 'Pool', 'kubernetes.core.k8s': {'definition': ippool, 'apply': True}, 'register': 'pool1'},
+        {'name': 'Pool again', 'kubernetes.core.k8s': {'definition': ippool, 'apply': True}, 'register': 'pool2'},
+        {'name': 'Invalid pool', 'kubernetes.core.k8s': {'definition': pool('bad', subnet='10.9.0.0/24',
+                                                                            ipVersion=5)},
+         'register': 'badpool', 'ignore_errors': True},
+        {'name': 'Delete', 'kubernetes.core.k8s': {'kind': 'ConfigMap', 'namespace': 'apps', 'name': 'settings',
+                                                     'state': 'absent', 'wait': True}, 'register': 'deleted'},
+        {'name': 'Delete again', 'kubernetes.core.k8s': {'kind': 'ConfigMap', 'namespace': 'apps', 'name': 'settings',
+                                                           'state': 'absent'}, 'register': 'deleted2'},
+        {'name': 'Check results', 'ansible.builtin.assert': {'that': [
+            'checked is changed', 'none_yet.resources == []',
+            'first is changed', 'second is not changed', 'third is not changed', 'modified is changed',
+            "modified.result.data.a == '2'", 'ssa1 is changed', 'ssa2 is not changed',
+            'dep is changed', 'dep.result.status.readyReplicas == 2',
+            'pods.resources | length == 2', 'running.resources | length == 2',
+            'waited.resources[0].status.availableReplicas == 2',
+            "hostname.stdout == pods.resources[0].metadata.name + '\\n'", 'hostname.rc == 0', 'failing.rc == 4',
+            'pool1 is changed', 'pool2 is not changed', 'badpool is failed',
+            "'Unsupported value' in badpool.msg or 'Unsupported value' in (badpool.error | default('') | string)",
+            'deleted is changed', 'deleted2 is not changed']}},
+    ]
+    run_playbook(kube, tmp_path, tasks)
+    assert kube.get('ConfigMap', 'settings', 'apps') is None
+    assert kube.get('ConfigMap', 'ssa', 'apps')['data'] == {'a': '1'}
+    assert kube.get('SpiderIPPool', 'node1-eth1-v4')['spec']['ips'] == ['10.20.0.5-10.20.0.7']
+    stats = kube.request_counts()
+    assert stats['exec_count'] == 2
+    assert stats['requests'].get('create configmaps', 0) >= 1
+
+
+def test_helm_release_lifecycle(kube, tmp_path):  # noqa: F811
+    env = tool_env(kube, tmp_path)
+
+    def helm(*args):
+        proc = subprocess.run(['helm'] + list(args), capture_output=True, text=True, env=env, timeout=120,
+                              check=False, cwd=str(tmp_path))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    helm('create', 'demo')
+    helm('install', 'rel', './demo', '--namespace', 'demo', '--create-namespace', '--wait', '--timeout', '60s')
+    secrets = kube.objects('Secret', 'demo')
+    release = [s for s in secrets if s['type'] == 'helm.sh/release.v1']
+    assert len(release) == 1 and release[0]['metadata']['labels']['owner'] == 'helm'
+    assert release[0]['metadata']['labels']['status'] == 'deployed'
+    assert kube.get('Deployment', 'rel-demo', 'demo')['status']['readyReplicas'] == 1
+    helm('upgrade', 'rel', './demo', '--namespace', 'demo', '--set', 'replicaCount=2', '--wait', '--timeout', '60s')
+    assert kube.get('Deployment', 'rel-demo', 'demo')['status']['readyReplicas'] == 2
+    listed = json.loads(helm('list', '--namespace', 'demo', '-o', 'json'))
+    assert [(r['name'], r['revision'], r['status']) for r in listed] == [('rel', '2', 'deployed')]
+    assert json.loads(helm('status', 'rel', '--namespace', 'demo', '-o', 'json'))['info']['status'] == 'deployed'
+    helm('uninstall', 'rel', '--namespace', 'demo', '--wait')
+    assert kube.objects('Deployment', 'demo') == [] and kube.objects('Pod', 'demo') == []
+    assert [s for s in kube.objects('Secret', 'demo') if s['type'] == 'helm.sh/release.v1'] == []
+
+
+def test_kubectl_get_and_apply_kustomize(kube, tmp_path, spiderpool_crds):  # noqa: F811
+    import yaml  # pylint: disable=import-outside-toplevel
+    kube.load_crds(spiderpool_crds)
+    env = tool_env(kube, tmp_path)
+    render = tmp_path / 'render'
+    render.mkdir()
+    (render / 'pools.yaml').write_text(yaml.safe_dump_all([pool('a', ips=['10.20.0.1']),
+                                                           pool('b', subnet='10.30.0.0/24', ips=['10.30.0.1'])]))
+    (render / 'cm.yaml').write_text(yaml.safe_dump({**configmap('rendered'), 'metadata': {
+        'name': 'rendered', 'namespace': 'default'}}))
+    (render / 'kustomization.yaml').write_text(yaml.safe_dump({'apiVersion': 'kustomize.config.k8s.io/v1beta1',
+                                                               'kind': 'Kustomization',
+                                                               'resources': ['pools.yaml', 'cm.yaml']}))
+
+    def kubectl(*args):
+        proc = subprocess.run(['kubectl'] + list(args), capture_output=True, text=True, env=env, timeout=60,
+                              check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    out = kubectl('apply', '-k', str(render), '--validate=false')
+    assert 'spiderippool.spiderpool.spidernet.io/a created' in out and 'configmap/rendered created' in out
+    out = kubectl('apply', '-k', str(render), '--validate=false')
+    assert out.count('unchanged') == 3
+    assert sorted(p['metadata']['name'] for p in kube.objects('SpiderIPPool')) == ['a', 'b']
+    names = kubectl('get', 'spiderippools', '-o', 'jsonpath={.items[*].metadata.name}')
+    assert names.split() == ['a', 'b']
+    assert 'rendered' in kubectl('get', 'configmaps', '-n', 'default')
+    assert json.loads(kubectl('get', 'sp', 'a', '-o', 'json'))['spec']['subnet'] == '10.20.0.0/24'
+
+
+# ---------------------------------------------------------------------------------------------
+# Spiderpool webhook and IPAM emulation
+
+def test_spiderpool_webhooks(kube_factory, spiderpool_crds):  # noqa: F811
+    double = kube_factory(crds=spiderpool_crds, spiderpool_webhooks=True)
+    dc = dyn(double)
+    pools = dc.resources.get(api_version=POOL_API, kind='SpiderIPPool')
+    made = pools.create(body=pool('p1', ips=['10.20.0.9', '10.20.0.5', '10.20.0.6', '10.20.0.7', '10.20.0.20'],
+                                  gateway='10.20.0.253')).to_dict()
+    assert made['spec']['ips'] == ['10.20.0.5-10.20.0.7', '10.20.0.9', '10.20.0.20']
+    assert made['spec']['ipVersion'] == 4 and 'spiderpool.spidernet.io' in made['metadata']['finalizers']
+    assert made['metadata']['labels']['ipam.spidernet.io/ippool-cidr'] == '10-20-0-0-24'
+    code, status = api_error(lambda: pools.create(body=pool('p2', ips=['10.20.0.7-10.20.0.8'])))
+    assert code == 422 and 'overlap with IPPool p1' in status['message']
+    code, status = api_error(lambda: pools.create(body=pool('p3', ips=['10.21.0.1'])))
+    assert 'does not pertain to subnet' in status['message']
+    code, status = api_error(lambda: pools.create(body=pool('p4', subnet='10.20.0.7/24')))
+    assert 'unformatted subnet' in status['message']
+    assert pools.create(body=pool('p5', ips=['10.20.0.30'])).spec.ips == ['10.20.0.30']
+    # an update that drops an allocated IP is refused with Spiderpool's message
+    current = pools.get(name='p1').to_dict()
+    current['status'] = {'allocatedIPs': json.dumps({'10.20.0.6': {'pod': 'apps/web-1', 'podUid': 'u1'}}),
+                         'allocatedIPCount': 1}
+    pools.status.replace(body=current)
+    code, status = api_error(lambda: pools.patch(name='p1', body={'spec': {'ips': ['10.20.0.5', '10.20.0.7']}},
+                                                 content_type='application/merge-patch+json'))
+    assert code == 422
+    assert ("spec.ips: Forbidden: remove an IP address 10.20.0.6 that is being used by Pod apps/web-1, total IP "
+            "addresses of an IPPool are jointly determined by 'spec.ips' and 'spec.excludeIPs'") in status['message']
+    code, status = api_error(lambda: pools.patch(name='p1', body={'spec': {'excludeIPs': ['10.20.0.6']}},
+                                                 content_type='application/merge-patch+json'))
+    assert 'remove an IP address 10.20.0.6' in status['message']
+    code, status = api_error(lambda: pools.patch(name='p1', body={'spec': {'subnet': '10.20.0.0/16'}},
+                                                 content_type='application/merge-patch+json'))
+    assert code == 422
+    # the finalizer keeps an allocated pool; once released it goes away
+    pools.delete(name='p5')
+    assert double.get('SpiderIPPool', 'p5') is None
+    pools.delete(name='p1')
+    assert double.get('SpiderIPPool', 'p1')['metadata']['deletionTimestamp']
+    current = pools.get(name='p1').to_dict()
+    current['status'] = {'allocatedIPCount': 0}
+    pools.status.replace(body=current)
+    assert double.get('SpiderIPPool', 'p1') is None
+    # SpiderMultusConfig: #2700 (ipvlan plus leftover custom config) refused; NAD rendered and collected
+    smcs = dc.resources.get(api_version=POOL_API, kind='SpiderMultusConfig')
+    smc = {'apiVersion': POOL_API, 'kind': 'SpiderMultusConfig',
+           'metadata': {'name': 'ipvlan-eth0', 'namespace': 'kube-system'},
+           'spec': {'cniType': 'ipvlan', 'enableCoordinator': True, 'ipvlan': {'master': ['eth0']},
+                    'customCNI': '{"type": "custom"}'}}
+    code, status = api_error(lambda: smcs.create(namespace='kube-system', body=smc))
+    assert code == 422 and 'the cniType ipvlan only supports ipvlan' in status['message']
+    del smc['spec']['customCNI']
+    smc['spec']['ipvlan']['ippools'] = {'ipv4': ['p1']}
+    smcs.create(namespace='kube-system', body=smc)
+    nad = double.get('NetworkAttachmentDefinition', 'ipvlan-eth0', 'kube-system')
+    config = json.loads(nad['spec']['config'])
+    assert [p['type'] for p in config['plugins']] == ['ipvlan', 'coordinator']
+    assert config['plugins'][0]['master'] == 'eth0'
+    assert config['plugins'][0]['ipam'] == {'type': 'spiderpool', 'default_ipv4_ippool': ['p1'],
+                                            'default_ipv6_ippool': []}
+    smcs.delete(name='ipvlan-eth0', namespace='kube-system')
+    assert double.objects('NetworkAttachmentDefinition') == []
+
+
+def test_pod_ips_from_spiderippools(kube_factory, spiderpool_crds):  # noqa: F811
+    double = kube_factory(crds=spiderpool_crds, spiderpool_webhooks=True, spiderpool_ipam=True,
+                          simulate_kubelet=True, nodes=['n1', 'n2'])
+    for node, first in (('n1', 10), ('n2', 20)):
+        double.apply(pool('%s-eth0' % node, ips=['10.20.0.%d-10.20.0.%d' % (first, first + 1)], nodeName=[node],
+                          multusName=['kube-system/ipvlan-eth0']))
+    dc = dyn(double)
+    ds = {'apiVersion': 'apps/v1', 'kind': 'DaemonSet', 'metadata': {'name': 'probe', 'namespace': 'default'},
+          'spec': {'selector': {'matchLabels': {'app': 'probe'}}, 'template': {
+              'metadata': {'labels': {'app': 'probe'},
+                           'annotations': {'v1.multus-cni.io/default-network': 'kube-system/ipvlan-eth0'}},
+              'spec': {'containers': [{'name': 'c', 'image': 'busybox'}]}}}}
+    dc.resources.get(api_version='apps/v1', kind='DaemonSet').create(namespace='default', body=ds)
+    pods = {p['spec']['nodeName']: p for p in double.objects('Pod', 'default')}
+    assert pods['n1']['status']['podIP'] == '10.20.0.10' and pods['n2']['status']['podIP'] == '10.20.0.20'
+    status = double.get('SpiderIPPool', 'n1-eth0')['status']
+    held = json.loads(status['allocatedIPs'])
+    assert held == {'10.20.0.10': {'pod': 'default/%s' % pods['n1']['metadata']['name'],
+                                   'podUid': pods['n1']['metadata']['uid']}}
+    assert status['allocatedIPCount'] == 1
+    plain = dc.resources.get(api_version='v1', kind='Pod').create(namespace='default', body={
+        'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'name': 'plain'},
+        'spec': {'nodeName': 'n1', 'containers': [{'name': 'c', 'image': 'busybox'}]}})
+    assert double.get('Pod', 'plain', 'default')['status']['podIP'].startswith('10.244.')
+    del plain
+    dc.resources.get(api_version='apps/v1', kind='DaemonSet').delete(name='probe', namespace='default')
+    assert double.get('SpiderIPPool', 'n1-eth0')['status']['allocatedIPCount'] == 0
