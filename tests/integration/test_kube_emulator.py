@@ -495,6 +495,17 @@ def test_helm_release_lifecycle(kube, tmp_path):  # noqa: F811
     helm('uninstall', 'rel', '--namespace', 'demo', '--wait')
     assert kube.objects('Deployment', 'demo') == [] and kube.objects('Pod', 'demo') == []
     assert [s for s in kube.objects('Secret', 'demo') if s['type'] == 'helm.sh/release.v1'] == []
+    # kubernetes.core.helm on the same chart: install with wait, re-run unchanged, values change -> upgrade
+    helm_task = {'release_name': 'mod', 'chart_ref': str(tmp_path / 'demo'), 'release_namespace': 'demo',
+                 'wait': True, 'wait_timeout': '60s', 'binary_path': os.path.join(ROOT, '.cache', 'bin', 'helm')}
+    run_playbook(kube, tmp_path, [
+        {'name': 'Install', 'kubernetes.core.helm': helm_task, 'register': 'one'},
+        {'name': 'Again', 'kubernetes.core.helm': helm_task, 'register': 'two'},
+        {'name': 'Upgrade', 'kubernetes.core.helm': {**helm_task, 'release_values': {'replicaCount': 3}},
+         'register': 'three'},
+        {'name': 'Check', 'ansible.builtin.assert': {'that': [
+            'one is changed', 'two is not changed', 'three is changed', "three.status.status == 'deployed'"]}}])
+    assert kube.get('Deployment', 'mod-demo', 'demo')['status']['readyReplicas'] == 3
 
 
 def test_kubectl_get_and_apply_kustomize(kube, tmp_path, spiderpool_crds):  # noqa: F811
