@@ -13,6 +13,7 @@ deleted, and addresses never overlap another pool.
 
 from __future__ import annotations
 
+import copy
 import json
 
 from ansible_collections.underlay.alicloud.plugins.module_utils import iprange
@@ -282,8 +283,6 @@ def plan_sync(desired, current_smcs, current_pools, owner_selector, prune=True, 
 
 
 _ORDER = {
-    # Multus configs first (pools name them), pools freed before others take their addresses,
-    # stale multus configs last.
     (SMC, 'create'): 0, (SMC, 'replace'): 0, (SMC, 'update'): 0,
     (POOL, 'delete'): 1, (POOL, 'recreate'): 1,
     (POOL, 'update'): 2,
@@ -296,27 +295,66 @@ def order_changes(changes):
     return sorted(changes, key=lambda c: (_ORDER[(c['kind'], c['action'])], c.get('namespace', ''), c['name']))
 
 
-def phases(changes):
-    """Changes grouped by phase; the writes inside a phase are independent of each other."""
-    grouped = {}
+def _shrunk(change):
+    """Update body holding only the addresses the pool keeps (the first step of an update that also adds)."""
+    body = copy.deepcopy(change['body'])
+    kept = iprange.subtract(iprange.parse(body['spec']['ips']), iprange.parse(change['added']))
+    body['spec']['ips'] = iprange.format_ranges(kept)
+    return body
+
+
+def writes(changes):
+    """The API writes of ``changes`` in phases; writes inside a phase are independent.
+
+    Phases: multus configs (pools name them); pool deletions; pool shrinks; pool growths and
+    creations; stale multus configs. Addresses leave a pool before another pool takes them, so
+    an address moving between nodes needs no second run. An update that both removes and adds
+    is split into a shrink and a growth (``then`` links the two: the growth must carry the
+    resourceVersion the shrink returned). Each write: ``{change, verb, body, phase}``.
+    """
+    phases = {0: [], 1: [], 2: [], 3: [], 4: []}
     for change in order_changes(changes):
-        grouped.setdefault(_ORDER[(change['kind'], change['action'])], []).append(change)
-    return [grouped[k] for k in sorted(grouped)]
+        kind, action = change['kind'], change['action']
+        if action == 'recreate':
+            phases[1].append({'change': change, 'verb': 'delete', 'body': None})
+            phases[3].append({'change': change, 'verb': 'create', 'body': change['body']})
+        elif kind == POOL and action == 'update' and change['removed'] and change['added']:
+            grow = {'change': change, 'verb': 'replace', 'body': change['body']}
+            phases[2].append({'change': change, 'verb': 'replace', 'body': _shrunk(change), 'then': grow})
+            phases[3].append(grow)
+        elif kind == POOL and action == 'update':
+            phases[2 if change['removed'] else 3].append({'change': change, 'verb': 'replace', 'body': change['body']})
+        else:
+            verb = {'create': 'create', 'update': 'replace', 'replace': 'replace', 'delete': 'delete'}[action]
+            phases[_ORDER[(kind, action)]].append({'change': change, 'verb': verb, 'body': change['body']})
+    out = []
+    for number in sorted(phases):
+        for write in phases[number]:
+            write['phase'] = number
+        if phases[number]:
+            out.append(phases[number])
+    return out
 
 
 def freed_addresses(changes):
-    """Addresses of pools this run deletes: a dry-run create/update taking them would fail early."""
+    """Addresses leaving pools in this run (deleted pools, removals)."""
     freed = []
     for change in changes:
-        if change['kind'] == POOL and change['action'] in ('delete', 'recreate'):
+        if change['kind'] != POOL:
+            continue
+        if change['action'] in ('delete', 'recreate'):
             freed.extend(iprange.parse((change['before'].get('spec') or {}).get('ips') or []))
+        elif change['action'] == 'update':
+            freed.extend(iprange.parse(change['removed']))
     return iprange.merge(freed)
 
 
-def needs_prior_writes(change, freed):
-    """True when a server-side dry run of ``change`` cannot succeed before the real earlier writes."""
-    if change['action'] == 'recreate':
+def needs_prior_writes(write, freed):
+    """True when a server-side dry run of ``write`` cannot pass before the real earlier writes:
+    the create of a re-created pool, or a pool taking addresses another pool gives up in this run."""
+    change = write['change']
+    if change['action'] == 'recreate' and write['verb'] == 'create':
         return True
-    if change['kind'] != POOL or change['action'] not in ('create', 'update') or not freed:
+    if change['kind'] != POOL or write['verb'] == 'delete' or not freed:
         return False
-    return bool(iprange.intersect(iprange.parse(change['body']['spec'].get('ips') or []), freed))
+    return bool(iprange.intersect(iprange.parse(write['body']['spec'].get('ips') or []), freed))

@@ -241,41 +241,34 @@ class SpiderpoolApi:
             raise
         return True
 
-    def write(self, change, verb, dry_run):
-        """One create/replace/delete of a change (``verb`` overrides the change's own)."""
+    def write(self, write, dry_run):
+        """One create/replace/delete; a real replace updates the resourceVersion of a following write."""
+        change, verb, body = write['change'], write['verb'], write['body']
         kind, name, namespace = change['kind'], change['name'], change.get('namespace')
         plural = sync.PLURALS[kind]
         what = '%s%s %s %s' % ('dry-run ' if dry_run else '', verb, kind, '%s/%s' % (namespace, name) if namespace else name)
         options = {'dry_run': 'All'} if dry_run else {}
         if verb != 'delete':
             options['field_manager'] = self.field_manager
+        where = (sync.GROUP, sync.VERSION, namespace, plural) if namespace else (sync.GROUP, sync.VERSION, plural)
         if verb == 'create':
-            body = dict(change['body'], metadata={k: v for k, v in change['body']['metadata'].items()
-                                                  if k in ('name', 'namespace', 'labels', 'annotations')})
-            if namespace:
-                return self._call(what, self.api.create_namespaced_custom_object, sync.GROUP, sync.VERSION, namespace, plural, body, **options)
-            return self._call(what, self.api.create_cluster_custom_object, sync.GROUP, sync.VERSION, plural, body, **options)
+            body = dict(body, metadata={k: v for k, v in body['metadata'].items() if k in ('name', 'namespace', 'labels', 'annotations')})
+            func = self.api.create_namespaced_custom_object if namespace else self.api.create_cluster_custom_object
+            return self._call(what, func, *where, body, **options)
         if verb == 'replace':
-            if namespace:
-                return self._call(what, self.api.replace_namespaced_custom_object, sync.GROUP, sync.VERSION, namespace, plural, name,
-                                  change['body'], **options)
-            return self._call(what, self.api.replace_cluster_custom_object, sync.GROUP, sync.VERSION, plural, name, change['body'], **options)
-        if namespace:
-            return self._call(what, self.api.delete_namespaced_custom_object, sync.GROUP, sync.VERSION, namespace, plural, name, **options)
-        return self._call(what, self.api.delete_cluster_custom_object, sync.GROUP, sync.VERSION, plural, name, **options)
+            func = self.api.replace_namespaced_custom_object if namespace else self.api.replace_cluster_custom_object
+            result = self._call(what, func, *where, name, body, **options)
+            if write.get('then') and not dry_run:
+                write['then']['body']['metadata']['resourceVersion'] = result['metadata']['resourceVersion']
+            return result
+        func = self.api.delete_namespaced_custom_object if namespace else self.api.delete_cluster_custom_object
+        return self._call(what, func, *where, name, **options)
 
 
-# The API verbs behind each planned action.
-VERBS = {'create': ('create',), 'update': ('replace',), 'replace': ('replace',), 'delete': ('delete',), 'recreate': ('delete', 'create')}
-
-
-def run_phase(api, changes, dry_run, workers):
-    """Run independent writes in parallel; the first failure is raised after the others end."""
-    def one(change):
-        for verb in VERBS[change['action']]:
-            api.write(change, verb, dry_run)
+def run_phase(api, phase, dry_run, workers):
+    """Run the independent writes of one phase in parallel; the first failure is raised."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for future in [pool.submit(one, change) for change in changes]:
+        for future in [pool.submit(api.write, write, dry_run) for write in phase]:
             future.result()
 
 
@@ -293,26 +286,20 @@ def reconcile(api, params, check_mode):
     smcs, pools = api.list(sync.SMC), api.list(sync.POOL)
     plan = sync.plan_sync(params['objects'], smcs, pools, params['owner_labels'], prune=params['prune'],
                           replace_placeholder=params['replace_placeholder'])
-    changes = plan['changes']
-    freed = sync.freed_addresses(changes)
-    # Validate everything before the first real write; writes that need an earlier real write
-    # (a re-creation, addresses of a pool deleted in this run) are checked by the real write.
-    for phase in sync.phases(changes):
-        run_phase(api, [c for c in phase if not sync.needs_prior_writes(c, freed)], True, params['workers'])
-    if not check_mode:
-        dependent = any(sync.needs_prior_writes(c, freed) for c in changes)
-        for phase in sync.phases(changes):
-            recreated = [c for c in phase if c['action'] == 'recreate']
-            if recreated:
-                for change in recreated:
-                    api.write(change, 'delete', False)
-                wait_gone(api, recreated, params['wait_timeout'])
-                for change in recreated:
-                    api.write(change, 'create', False)
-            run_phase(api, [c for c in phase if c['action'] != 'recreate'], False, params['workers'])
-            deleted = [c for c in phase if c['kind'] == sync.POOL and c['action'] == 'delete']
-            if deleted and dependent:
-                wait_gone(api, deleted, params['wait_timeout'])
+    phases = sync.writes(plan['changes'])
+    freed = sync.freed_addresses(plan['changes'])
+    # Validate every write by a dry run before the first real one, except the writes that can
+    # only pass after earlier real writes (they are checked by the API when made).
+    for phase in phases:
+        run_phase(api, [w for w in phase if not sync.needs_prior_writes(w, freed)], True, params['workers'])
+    if check_mode:
+        return plan
+    dependent = any(sync.needs_prior_writes(w, freed) for phase in phases for w in phase)
+    for phase in phases:
+        run_phase(api, phase, False, params['workers'])
+        deleted = [w['change'] for w in phase if w['verb'] == 'delete' and w['change']['kind'] == sync.POOL]
+        if deleted and dependent:
+            wait_gone(api, deleted, params['wait_timeout'])
     return plan
 
 

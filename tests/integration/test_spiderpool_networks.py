@@ -1,0 +1,232 @@
+"""Role spiderpool_networks end to end: real ansible-playbook, real kubernetes client against the
+Kubernetes double (real Spiderpool CRDs, emulated Spiderpool webhooks), render mode on disk.
+
+The hosts of the static inventory are never contacted (their ansible_host is a documentation
+address and their connection ssh): every task must run on localhost.
+"""
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from kube_fixtures import kube_factory, spiderpool_crds  # noqa: F401  pylint: disable=unused-import
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, '.collections'))
+from ansible_collections.underlay.alicloud.plugins.module_utils.spiderpool_sync import PRESERVED, normalize_spec  # noqa: E402
+from ansible_collections.underlay.alicloud.tests.unit.utils.spiderpool_crds import assert_valid  # noqa: E402
+
+VENV_BIN = os.path.join(ROOT, '.venv', 'bin')
+FILES = os.path.join(ROOT, 'tests', 'integration', 'files', 'spiderpool_networks')
+PLAYBOOK = os.path.join(ROOT, 'playbooks', 'spiderpool_networks.yml')
+GROUP = 'spiderpool.spidernet.io/v2beta1'
+OWNER = {'app.kubernetes.io/managed-by': 'underlay.alicloud'}
+
+
+def base_inventory():
+    with open(os.path.join(FILES, 'inventory.yml'), encoding='utf-8') as handle:
+        return yaml.safe_load(handle)
+
+
+def host_vars(inventory, name):
+    groups = inventory['all']['children']['k8s_cluster']['children']
+    return next(g['hosts'][name] for g in groups.values() if name in g['hosts'])
+
+
+def eni_of(inventory, host, index):
+    return host_vars(inventory, host)['alicloud_enis'][index]
+
+
+def write_inventory(tmp_path, inventory):
+    path = tmp_path / 'inventory.yml'
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return str(path)
+
+
+def env_for(kube=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('ANSIBLE_', 'K8S_AUTH_'))}
+    env.update({'PATH': '%s:%s' % (VENV_BIN, env.get('PATH', '')), 'ANSIBLE_CONFIG': os.path.join(ROOT, 'ansible.cfg'),
+                'ANSIBLE_COLLECTIONS_PATH': os.path.join(ROOT, '.collections'), 'ANSIBLE_NOCOLOR': '1',
+                'PYTHONDONTWRITEBYTECODE': '1', 'KUBECONFIG': '/nonexistent/kubeconfig'})
+    if kube is not None:
+        env = kube.env(env)
+    return env
+
+
+def playbook(inventory, env, *args):
+    proc = subprocess.run([os.path.join(VENV_BIN, 'ansible-playbook'), '-i', inventory, PLAYBOOK, *args],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    recap = re.search(r'changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
+    proc.changed, proc.unreachable, proc.failed = (int(x) for x in recap.groups()) if recap else (None, None, None)
+    return proc
+
+
+def ok(proc):
+    assert proc.returncode == 0 and proc.unreachable == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return proc
+
+
+def pools(kube):
+    return {p['metadata']['name']: p for p in kube.objects('SpiderIPPool')}
+
+
+def smcs(kube):
+    return {p['metadata']['name']: p for p in kube.objects('SpiderMultusConfig', 'kube-system')}
+
+
+def set_allocated(kube, name, allocations):
+    pool = copy.deepcopy(pools(kube)[name])
+    pool['status'] = {'allocatedIPs': json.dumps({ip: {'pod': pod, 'podUid': 'uid-' + ip} for ip, pod in allocations.items()}),
+                      'allocatedIPCount': len(allocations), 'totalIPCount': 5}
+    kube.apply(pool)
+
+
+def stale_pool(name, ips, subnet='172.31.192.0/20', labels=None):
+    return {'apiVersion': GROUP, 'kind': 'SpiderIPPool', 'metadata': {'name': name, 'labels': labels or dict(OWNER)},
+            'spec': {'subnet': subnet, 'ips': ips, 'default': True}}
+
+
+@pytest.fixture
+def double(kube_factory, spiderpool_crds):  # noqa: F811  pylint: disable=redefined-outer-name
+    kube = kube_factory(crds=spiderpool_crds, spiderpool_webhooks=True)
+    # What the chart's post-install job leaves behind with defaultCniCRName=ipvlan-eth0 (#2700).
+    kube.apply({'apiVersion': GROUP, 'kind': 'SpiderMultusConfig', 'metadata': {'name': 'ipvlan-eth0', 'namespace': 'kube-system'},
+                'spec': {'cniType': 'custom', 'customCNI': '', 'enableCoordinator': False}})
+    return kube
+
+
+def read_render(directory):
+    with open(os.path.join(directory, 'kustomization.yaml'), encoding='utf-8') as handle:
+        kustomization = yaml.safe_load(handle)
+    objects = []
+    for name in kustomization['resources']:
+        with open(os.path.join(directory, name), encoding='utf-8') as handle:
+            objects.extend(doc for doc in yaml.safe_load_all(handle) if doc)
+    return kustomization, objects
+
+
+def test_apply_lifecycle_and_render_equals_apply(double, tmp_path):
+    inventory = base_inventory()
+    path = write_inventory(tmp_path, inventory)
+    env = env_for(double)
+    double.apply(stale_pool('gone-eth0-v4', ['172.31.199.100']))
+    double.apply(stale_pool('busy-eth0-v4', ['172.31.199.101']))
+    set_allocated(double, 'busy-eth0-v4', {'172.31.199.101': 'default/old-app'})
+    double.apply(stale_pool('hand-made', ['10.9.0.5'], subnet='10.9.0.0/24', labels={'team': 'db'}))
+
+    # 1. Create: placeholder replaced, pools created, stale empty pool pruned, busy one kept.
+    first = ok(playbook(path, env))
+    assert first.changed == 1
+    smc = smcs(double)['ipvlan-eth0']
+    assert smc['spec']['cniType'] == 'ipvlan' and 'customCNI' not in smc['spec']
+    assert smc['spec']['ipvlan']['master'] == ['eth0'] and smc['spec']['enableCoordinator'] is True
+    assert sorted(n['metadata']['name'] for n in double.objects('NetworkAttachmentDefinition', 'kube-system')) == ['ipvlan-eth0', 'ipvlan-eth1']
+    current = pools(double)
+    assert sorted(current) == ['busy-eth0-v4', 'hand-made', 'master-eth0-v4', 'master-eth1-v4', 'master-eth1-v6',
+                               'worker-eth0-v4', 'worker-eth1-v4']
+    assert current['master-eth0-v4']['spec']['ips'] == ['172.31.199.185-172.31.199.189']
+    assert current['master-eth0-v4']['spec']['gateway'] == '172.31.207.253'
+    assert current['master-eth1-v6']['spec']['ips'] == ['2408:4005:3a1:a400::156-2408:4005:3a1:a400::157']
+    assert current['worker-eth1-v4']['spec']['multusName'] == ['kube-system/ipvlan-eth1']
+    assert 'stale SpiderIPPool busy-eth0-v4 kept: it still holds 172.31.199.101 (pod default/old-app)' in first.stdout + first.stderr
+
+    # 2. Re-run: nothing to do.
+    double.reset_stats()
+    second = ok(playbook(path, env))
+    assert second.changed == 0
+    assert double.request_counts()['total'] == 2          # one list per kind, no write
+
+    # 3. Render the same inventory: no cluster needed, same objects as applied.
+    render = tmp_path / 'render'
+    ok(playbook(path, env_for(None), '-e', 'underlay_mode=render', '-e', 'underlay_render_dir=%s' % render))
+    kustomization, rendered = read_render(str(render))
+    assert kustomization['resources'] == ['spiderpool-networks/spiderippools.yaml', 'spiderpool-networks/spidermultusconfigs.yaml']
+    assert_valid(rendered)
+    applied = {(o['kind'], o['metadata']['name']): o for o in list(pools(double).values()) + list(smcs(double).values())}
+    assert len(rendered) == 7
+    for obj in rendered:
+        live = applied[(obj['kind'], obj['metadata']['name'])]
+        assert obj['metadata']['labels'].items() <= live['metadata']['labels'].items()
+        # Same object up to server-filled defaults (e.g. ipvlan.mtu 0, disable false).
+        assert normalize_spec(obj['kind'], live['spec'], PRESERVED[obj['kind']]) == normalize_spec(obj['kind'], obj['spec'])
+    kubectl = subprocess.run([os.path.join(VENV_BIN, 'kubectl'), 'kustomize', str(render)], capture_output=True, text=True, check=True)
+    assert len([d for d in yaml.safe_load_all(kubectl.stdout) if d]) == 7
+
+    # 4. A new secondary IP on worker's eth0 grows its pool.
+    eni_of(inventory, 'worker', 0)['secondary_ips'].append('172.31.199.195')
+    path = write_inventory(tmp_path, inventory)
+    third = ok(playbook(path, env))
+    assert third.changed == 1
+    assert pools(double)['worker-eth0-v4']['spec']['ips'] == ['172.31.199.190-172.31.199.195']
+
+    # 5. An IP a pod holds disappears from the ENI: refused, naming IP and pod; nothing changes.
+    set_allocated(double, 'worker-eth0-v4', {'172.31.199.193': 'default/test-app-1-x7k2p'})
+    eni_of(inventory, 'worker', 0)['secondary_ips'].remove('172.31.199.193')
+    eni_of(inventory, 'master', 0)['secondary_ips'].append('172.31.199.190')      # would be a valid change on its own
+    host_vars(inventory, 'worker')['alicloud_enis'][0]['secondary_ips'].remove('172.31.199.190')
+    path = write_inventory(tmp_path, inventory)
+    before = copy.deepcopy(pools(double))
+    fourth = playbook(path, env)
+    assert fourth.returncode != 0 and fourth.failed == 1
+    assert 'refusing to remove 172.31.199.193 (pod default/test-app-1-x7k2p) from SpiderIPPool worker-eth0-v4' in fourth.stdout
+    after = pools(double)
+    assert {n: p['spec'] for n, p in after.items()} == {n: p['spec'] for n, p in before.items()}
+
+    # 6. Once the pod is gone the same run goes through and the address moves.
+    set_allocated(double, 'worker-eth0-v4', {})
+    ok(playbook(path, env))
+    after = pools(double)
+    assert after['worker-eth0-v4']['spec']['ips'] == ['172.31.199.191-172.31.199.192', '172.31.199.194-172.31.199.195']
+    assert after['master-eth0-v4']['spec']['ips'] == ['172.31.199.185-172.31.199.190']
+
+
+def test_check_mode_with_diff_changes_nothing(double, tmp_path):
+    proc = ok(playbook(write_inventory(tmp_path, base_inventory()), env_for(double), '--check', '--diff'))
+    assert proc.changed == 1
+    assert 'SpiderIPPool master-eth0-v4 (create)' in proc.stdout
+    assert '"172.31.199.185-172.31.199.189"' in proc.stdout
+    assert 'SpiderMultusConfig kube-system/ipvlan-eth0 (replace)' in proc.stdout
+    assert pools(double) == {}
+    assert smcs(double)['ipvlan-eth0']['spec']['cniType'] == 'custom'
+    counts = double.request_counts()['requests']
+    assert counts.get('create spiderippools.spiderpool.spidernet.io') == 5      # every create was validated by a dry run
+
+
+def test_planner_error_fails_in_one_line_and_writes_nothing(tmp_path):
+    inventory = base_inventory()
+    del host_vars(inventory, 'worker')['alicloud_enis']
+    render = tmp_path / 'render'
+    proc = playbook(write_inventory(tmp_path, inventory), env_for(None), '-e', 'underlay_mode=render',
+                    '-e', 'underlay_render_dir=%s' % render)
+    assert proc.returncode != 0
+    assert 'spiderpool_plan: node worker (host worker) has no ENI facts (alicloud_enis is missing)' in proc.stdout
+    assert not render.exists()
+
+
+def test_render_from_the_dynamic_inventory_and_ecs_emulator(tmp_path):
+    emulator_dir = os.path.join(ROOT, 'tests', 'emulator')
+    if not os.path.exists(os.path.join(ROOT, 'plugins', 'inventory', 'ecs.py')):
+        pytest.skip('inventory plugin underlay.alicloud.ecs not available')
+    sys.path.insert(0, emulator_dir)
+    from ecs_emulator import EcsEmulator  # pylint: disable=import-outside-toplevel,import-error
+    render = tmp_path / 'render'
+    with EcsEmulator(os.path.join(ROOT, 'inventories', 'lab', 'world.yml')) as emulator:
+        env = env_for(None)
+        env.update({'ALIBABA_CLOUD_ECS_ENDPOINT': emulator.url, 'ALIBABA_CLOUD_VPC_ENDPOINT': emulator.url,
+                    'ALIBABA_CLOUD_ACCESS_KEY_ID': 'LTAIlabkey', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET': 'labsecret'})
+        args = ('-e', 'underlay_mode=render', '-e', 'underlay_render_dir=%s' % render)
+        inventory = os.path.join(ROOT, 'inventories', 'lab', 'lab.alicloud_ecs.yml')
+        first = ok(playbook(inventory, env, *args))
+        second = ok(playbook(inventory, env, *args))
+    assert first.changed > 0 and second.changed == 0
+    _kustomization, rendered = read_render(str(render))
+    assert_valid(rendered)
+    names = {o['metadata']['name'] for o in rendered if o['kind'] == 'SpiderIPPool'}
+    assert {'master-eth0-v4', 'master-eth1-v4', 'worker-eth0-v4', 'worker-eth1-v4'} <= names
+    master = next(o for o in rendered if o['metadata']['name'] == 'master-eth0-v4')
+    assert master['spec']['ips'] == ['172.31.199.185-172.31.199.189'] and master['spec']['gateway'] == '172.31.207.253'

@@ -1,0 +1,243 @@
+# -*- coding: utf-8 -*-
+# Copyright: underlay.alicloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+import copy
+import json
+
+import pytest
+
+from ansible_collections.underlay.alicloud.plugins.module_utils import iprange
+from ansible_collections.underlay.alicloud.plugins.module_utils import spiderpool_sync as sync
+from ansible_collections.underlay.alicloud.plugins.module_utils.planner import plan
+from ansible_collections.underlay.alicloud.tests.unit.plugins.module_utils.test_planner import guide_hosts
+
+OWNER = {'app.kubernetes.io/managed-by': 'underlay.alicloud'}
+
+
+def desired():
+    return plan(guide_hosts())['objects']
+
+
+def as_stored(obj, **spec_extra):
+    """What the API returns after the webhooks ran on ``obj``."""
+    stored = copy.deepcopy(obj)
+    stored['metadata'].update(uid='u-' + obj['metadata']['name'], resourceVersion='7', generation=1)
+    if obj['kind'] == sync.POOL:
+        stored['metadata']['labels']['ipam.spidernet.io/ippool-cidr'] = obj['spec']['subnet'].replace('.', '-').replace('/', '-')
+        stored['metadata']['finalizers'] = ['spiderpool.spidernet.io']
+        stored['spec'].update(disable=False)
+        stored['status'] = {'allocatedIPCount': 0, 'totalIPCount': 5}
+    else:
+        stored['spec'].update(disableIPAM=False, chainCNIJsonData=[],
+                              coordinator={'mode': 'auto', 'tunePodRoutes': True, 'podRPFilter': 0, 'hijackCIDR': []})
+        stored['spec']['ipvlan'].update(vlanID=0, mtu=0, ippools={'ipv4': [], 'ipv6': [], 'matchMasterSubnet': False})
+    stored['spec'].update(spec_extra)
+    return stored
+
+
+def split(objects):
+    return [o for o in objects if o['kind'] == sync.SMC], [o for o in objects if o['kind'] == sync.POOL]
+
+
+def run(current, wanted=None, **options):
+    smcs, pools = split(current)
+    return sync.plan_sync(desired() if wanted is None else wanted, smcs, pools, OWNER, **options)
+
+
+def by_name(result):
+    return {c['name']: c for c in result['changes']}
+
+
+def allocate(pool, ip, pod='default/app-1'):
+    pool['status'] = {'allocatedIPs': json.dumps({ip: {'pod': pod, 'podUid': 'uid-1'}}), 'allocatedIPCount': 1}
+    return pool
+
+
+def test_empty_cluster_creates_everything_in_order():
+    result = run([])
+    assert [(c['action'], c['name']) for c in result['changes']] == [
+        ('create', 'ipvlan-eth0'), ('create', 'ipvlan-eth1'), ('create', 'master-eth0-v4'), ('create', 'master-eth1-v4'),
+        ('create', 'worker-eth0-v4'), ('create', 'worker-eth1-v4')]
+    assert result['unchanged'] == 0 and result['kept'] == []
+    assert result['changes'][0]['namespace'] == 'kube-system' and 'namespace' not in result['changes'][2]
+
+
+def test_webhook_rewritten_objects_are_unchanged():
+    current = [as_stored(o) for o in desired()]
+    # The webhook stores single addresses merged; a list of singles is the same set.
+    pool = next(o for o in current if o['metadata']['name'] == 'master-eth0-v4')
+    pool['spec']['ips'] = ['172.31.199.189', '172.31.199.185-172.31.199.187', '172.31.199.188']
+    result = run(current)
+    assert result['changes'] == [] and result['unchanged'] == 6
+
+
+def test_added_and_removed_addresses_update_the_pool():
+    current = [as_stored(o) for o in desired()]
+    wanted = desired()
+    pool = next(o for o in wanted if o['metadata']['name'] == 'worker-eth0-v4')
+    pool['spec']['ips'] = ['172.31.199.191-172.31.199.195']
+    stored = next(o for o in current if o['metadata']['name'] == 'worker-eth0-v4')
+    stored['spec']['disable'] = True                     # an operator drained the pool
+    stored['spec']['excludeIPs'] = ['172.31.199.194']
+    change = by_name(run(current, wanted))['worker-eth0-v4']
+    assert change['action'] == 'update'
+    assert (change['added'], change['removed']) == (['172.31.199.195'], ['172.31.199.190'])
+    body = change['body']
+    assert body['spec']['ips'] == ['172.31.199.191-172.31.199.195']
+    assert body['spec']['disable'] is True and body['spec']['excludeIPs'] == ['172.31.199.194']
+    assert body['metadata']['resourceVersion'] == '7' and body['metadata']['finalizers'] == ['spiderpool.spidernet.io']
+    assert body['metadata']['labels']['ipam.spidernet.io/ippool-cidr'] == '172-31-192-0-20'
+
+
+def test_removing_an_allocated_address_is_refused_naming_ip_and_pod():
+    current = [as_stored(o) for o in desired()]
+    allocate(next(o for o in current if o['metadata']['name'] == 'worker-eth0-v4'), '172.31.199.193', 'default/test-app-1-x7')
+    wanted = desired()
+    next(o for o in wanted if o['metadata']['name'] == 'worker-eth0-v4')['spec']['ips'] = ['172.31.199.190-172.31.199.192']
+    with pytest.raises(sync.SyncError) as info:
+        run(current, wanted)
+    assert str(info.value) == ('refusing to remove 172.31.199.193 (pod default/test-app-1-x7) from SpiderIPPool worker-eth0-v4: '
+                               'in use; move or delete the pod first')
+    # Removing other, free addresses of that pool is fine.
+    next(o for o in wanted if o['metadata']['name'] == 'worker-eth0-v4')['spec']['ips'] = ['172.31.199.193']
+    assert by_name(run(current, wanted))['worker-eth0-v4']['removed'] == ['172.31.199.190-172.31.199.192', '172.31.199.194']
+
+
+def test_placeholder_is_replaced_not_merged():
+    current = [as_stored(o) for o in desired()]
+    current[0] = {'apiVersion': sync.API_VERSION, 'kind': sync.SMC,
+                  'metadata': {'name': 'ipvlan-eth0', 'namespace': 'kube-system', 'resourceVersion': '3'},
+                  'spec': {'cniType': 'custom', 'customCNI': '', 'enableCoordinator': False,
+                           'coordinator': {'mode': 'auto'}}}
+    change = by_name(run(current))['ipvlan-eth0']
+    assert change['action'] == 'replace'
+    assert change['body']['spec'] == {'cniType': 'ipvlan', 'enableCoordinator': True, 'ipvlan': {'master': ['eth0']}}
+    assert change['body']['metadata']['resourceVersion'] == '3'
+    assert change['body']['metadata']['labels'] == {'app.kubernetes.io/managed-by': 'underlay.alicloud', 'underlay.alicloud/interface': 'eth0'}
+    with pytest.raises(sync.SyncError, match=r"^SpiderMultusConfig kube-system/ipvlan-eth0 is the chart's cniType custom placeholder"):
+        run(current, replace_placeholder=False)
+    assert sync.is_placeholder({'spec': {}}) and sync.is_placeholder({'spec': {'cniType': 'ipvlan', 'customCNI': '{}'}})
+
+
+def test_smc_drift_and_adoption():
+    current = [as_stored(o) for o in desired()]
+    current[1]['spec']['ipvlan']['mtu'] = 1400           # set by hand, not planned
+    current[0]['metadata']['labels'] = {}                # made by hand from the guide: adopted
+    changes = by_name(run(current))
+    assert changes['ipvlan-eth1']['action'] == 'update'
+    assert changes['ipvlan-eth1']['body']['spec']['ipvlan'] == {'master': ['eth1']}
+    assert changes['ipvlan-eth1']['body']['spec']['coordinator']['mode'] == 'auto'     # webhook-filled block kept
+    assert changes['ipvlan-eth0']['action'] == 'update'
+    assert changes['ipvlan-eth0']['body']['metadata']['labels']['app.kubernetes.io/managed-by'] == 'underlay.alicloud'
+
+
+def test_subnet_change_recreates_an_empty_pool_and_refuses_a_used_one():
+    current = [as_stored(o) for o in desired()]
+    stored = next(o for o in current if o['metadata']['name'] == 'master-eth1-v4')
+    stored['spec'].update(subnet='192.168.0.0/25')
+    assert by_name(run(current))['master-eth1-v4']['action'] == 'recreate'
+    allocate(stored, '192.168.0.157')
+    with pytest.raises(sync.SyncError, match=r'^SpiderIPPool master-eth1-v4 must move from subnet 192.168.0.0/25 to 192.168.0.0/24 '
+                                             r'\(subnet is immutable\) but holds 192.168.0.157 \(pod default/app-1\); move those pods first$'):
+        run(current)
+
+
+def test_terminating_pool_is_an_error():
+    current = [as_stored(o) for o in desired()]
+    next(o for o in current if o['metadata']['name'] == 'master-eth0-v4')['metadata']['deletionTimestamp'] = '2026-01-01T00:00:00Z'
+    with pytest.raises(sync.SyncError, match='SpiderIPPool master-eth0-v4 is being deleted'):
+        run(current)
+
+
+def stale_pool(name, ips, owned=True, subnet='172.31.192.0/20'):
+    labels = dict(OWNER) if owned else {'team': 'net'}
+    return as_stored({'apiVersion': sync.API_VERSION, 'kind': sync.POOL, 'metadata': {'name': name, 'labels': labels},
+                      'spec': {'subnet': subnet, 'ips': ips, 'multusName': ['kube-system/ipvlan-eth9']}})
+
+
+def test_prune_only_owned_and_empty_pools():
+    current = [as_stored(o) for o in desired()]
+    current += [stale_pool('old-eth0-v4', ['172.31.199.10']), allocate(stale_pool('busy-eth0-v4', ['172.31.199.11']), '172.31.199.11'),
+                stale_pool('foreign', ['172.31.199.12'], owned=False)]
+    result = run(current)
+    assert [(c['action'], c['name']) for c in result['changes']] == [('delete', 'old-eth0-v4')]
+    assert result['kept'] == ['stale SpiderIPPool busy-eth0-v4 kept: it still holds 172.31.199.11 (pod default/app-1)']
+    assert run(current, prune=False)['changes'] == []
+
+
+def test_stale_multus_config_pruned_unless_a_pool_refers_to_it():
+    stale_smc = as_stored({'apiVersion': sync.API_VERSION, 'kind': sync.SMC,
+                           'metadata': {'name': 'ipvlan-eth9', 'namespace': 'kube-system', 'labels': dict(OWNER)},
+                           'spec': {'cniType': 'ipvlan', 'ipvlan': {'master': ['eth9']}}})
+    current = [as_stored(o) for o in desired()] + [stale_smc]
+    assert [(c['action'], c['name']) for c in run(current)['changes']] == [('delete', 'ipvlan-eth9')]
+    current.append(allocate(stale_pool('busy', ['172.31.199.11']), '172.31.199.11'))
+    result = run(current)
+    assert result['changes'] == []
+    assert 'stale SpiderMultusConfig kube-system/ipvlan-eth9 kept: a pool still refers to it' in result['kept']
+
+
+def test_overlap_with_a_pool_not_managed_here_is_refused():
+    current = [stale_pool('guide-master-172', ['172.31.199.185-172.31.199.189'], owned=False)]
+    with pytest.raises(sync.SyncError) as info:
+        run(current)
+    assert str(info.value) == ('address 172.31.199.185 would be in both SpiderIPPool guide-master-172 and master-eth0-v4; '
+                               'remove it from the pool not managed here first')
+
+
+def test_writes_free_addresses_before_others_take_them():
+    current = [as_stored(o) for o in desired()] + [stale_pool('old-eth0-v4', ['172.31.199.10-172.31.199.11'])]
+    wanted = desired()
+    pools = {o['metadata']['name']: o for o in wanted}
+    pools['worker-eth0-v4']['spec']['ips'] = ['172.31.199.11']                      # takes an address of a pruned pool
+    pools['master-eth0-v4']['spec']['ips'] = ['172.31.199.186-172.31.199.190']      # gives .185, takes .190 from worker
+    pools['master-eth1-v4']['spec']['ips'] = ['192.168.0.156-192.168.0.161']        # grows only: takes worker's .161
+    pools['worker-eth1-v4']['spec']['ips'] = ['192.168.0.162-192.168.0.165']        # shrinks only
+    changes = run(current, wanted)['changes']
+    phases = sync.writes(changes)
+    summary = [[(w['verb'], w['change']['name'], w['body']['spec']['ips'] if w['body'] else None) for w in phase] for phase in phases]
+    assert summary == [
+        [('delete', 'old-eth0-v4', None)],
+        [('replace', 'master-eth0-v4', ['172.31.199.186-172.31.199.189']),
+         ('replace', 'worker-eth0-v4', []),
+         ('replace', 'worker-eth1-v4', ['192.168.0.162-192.168.0.165'])],
+        [('replace', 'master-eth0-v4', ['172.31.199.186-172.31.199.190']),
+         ('replace', 'master-eth1-v4', ['192.168.0.156-192.168.0.161']),
+         ('replace', 'worker-eth0-v4', ['172.31.199.11'])],
+    ]
+    assert phases[1][0]['then'] is phases[2][0]
+    freed = sync.freed_addresses(changes)
+    assert iprange.format_ranges(freed) == ['172.31.199.10-172.31.199.11', '172.31.199.185', '172.31.199.190-172.31.199.194',
+                                            '192.168.0.161']
+    assert [[sync.needs_prior_writes(w, freed) for w in phase] for phase in phases] == [[False], [False, False, False], [True, True, True]]
+
+
+def test_recreate_is_delete_then_create():
+    current = [as_stored(o) for o in desired()]
+    next(o for o in current if o['metadata']['name'] == 'master-eth1-v4')['spec']['subnet'] = '192.168.0.0/25'
+    changes = run(current)['changes']
+    phases = sync.writes(changes)
+    assert [[(w['verb'], w['change']['name']) for w in phase] for phase in phases] == [[('delete', 'master-eth1-v4')],
+                                                                                         [('create', 'master-eth1-v4')]]
+    freed = sync.freed_addresses(changes)
+    assert [sync.needs_prior_writes(p[0], freed) for p in phases] == [False, True]
+
+
+@pytest.mark.parametrize('bad, message', [
+    ({'kind': 'ConfigMap', 'apiVersion': 'v1'}, "objects may only be spiderpool.spidernet.io/v2beta1 SpiderIPPool or SpiderMultusConfig, got 'ConfigMap'"),
+    ({'kind': 'SpiderIPPool', 'apiVersion': sync.API_VERSION, 'metadata': {}}, 'SpiderIPPool without metadata.name or spec'),
+    ({'kind': 'SpiderIPPool', 'apiVersion': sync.API_VERSION, 'metadata': {'name': 'a', 'namespace': 'x'}, 'spec': {}},
+     'SpiderIPPool a: a SpiderMultusConfig needs metadata.namespace, a SpiderIPPool must not have one'),
+])
+def test_bad_desired_objects(bad, message):
+    with pytest.raises(sync.SyncError) as info:
+        sync.plan_sync([bad], [], [], OWNER)
+    assert str(info.value) == message
+    with pytest.raises(sync.SyncError, match='SpiderIPPool master-eth0-v4 is listed twice'):
+        sync.plan_sync(desired() + desired()[2:3], [], [], OWNER)
+
+
+def test_allocated_ips_parsing():
+    assert sync.allocated_ips({}) == {}
+    assert sync.allocated_ips({'status': {'allocatedIPs': None}}) == {}
+    assert sync.allocated_ips({'status': {'allocatedIPs': '{"10.0.0.5": {"pod": "ns/p", "podUid": "u"}}'}}) == {'10.0.0.5': 'ns/p'}
