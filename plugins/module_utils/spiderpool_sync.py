@@ -162,8 +162,8 @@ def _validate_desired(desired):
     seen = set()
     for obj in desired:
         if not isinstance(obj, dict) or obj.get('kind') not in PLURALS or obj.get('apiVersion') != API_VERSION:
-            raise SyncError('objects may only be %s %s, got %r' % (API_VERSION, ' or '.join(sorted(PLURALS)),
-                                                                  obj.get('kind') if isinstance(obj, dict) else obj))
+            got = obj.get('kind') if isinstance(obj, dict) else obj
+            raise SyncError('objects may only be %s %s, got %r' % (API_VERSION, ' or '.join(sorted(PLURALS)), got))
         meta = obj.get('metadata') or {}
         if not meta.get('name') or not isinstance(obj.get('spec'), dict):
             raise SyncError('%s without metadata.name or spec' % obj['kind'])

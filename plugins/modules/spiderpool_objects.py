@@ -25,7 +25,7 @@ description:
     webhook-filled C(coordinator) block unless the plan sets them.
   - Talks to the API with the C(kubernetes) Python client; the kubeconfig is found as kubernetes.core finds it.
 author:
-  - underlay.alicloud maintainers
+  - underlay.alicloud maintainers (!UNKNOWN)
 requirements:
   - kubernetes >= 24.2.0
 options:

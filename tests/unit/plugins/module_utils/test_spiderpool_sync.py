@@ -217,8 +217,8 @@ def test_recreate_is_delete_then_create():
     next(o for o in current if o['metadata']['name'] == 'master-eth1-v4')['spec']['subnet'] = '192.168.0.0/25'
     changes = run(current)['changes']
     phases = sync.writes(changes)
-    assert [[(w['verb'], w['change']['name']) for w in phase] for phase in phases] == [[('delete', 'master-eth1-v4')],
-                                                                                         [('create', 'master-eth1-v4')]]
+    steps = [[(w['verb'], w['change']['name']) for w in phase] for phase in phases]
+    assert steps == [[('delete', 'master-eth1-v4')], [('create', 'master-eth1-v4')]]
     freed = sync.freed_addresses(changes)
     assert [sync.needs_prior_writes(p[0], freed) for p in phases] == [False, True]
 
