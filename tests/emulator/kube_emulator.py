@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Kubernetes API double: a small kube-apiserver stand-in over plain HTTP for tests.
 
 CLI: python3 tests/emulator/kube_emulator.py --listen 127.0.0.1:0 --kubeconfig FILE

@@ -12,7 +12,7 @@ import ipaddress
 import json
 import uuid
 
-from kube_store import ApiError, now, selector_matches
+from kube_store import ApiError, now
 
 OWNED = ('ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job')
 
@@ -315,8 +315,8 @@ class Kubelet:
         for ds in self.store.objects_of('DaemonSet'):
             pods = self._pods_of(ds)
             total, ready = self._counts(pods)
-            desired = sum(1 for n in self.store.objects_of('Node') if node_fits(n, ds['spec']['template'].get('spec')
-                                                                                  or {}))
+            pod_spec = ds['spec']['template'].get('spec') or {}
+            desired = sum(1 for n in self.store.objects_of('Node') if node_fits(n, pod_spec))
             self._set_status(ds, {'desiredNumberScheduled': desired, 'currentNumberScheduled': total,
                                   'numberMisscheduled': 0, 'numberReady': ready, 'numberAvailable': ready,
                                   'updatedNumberScheduled': total,

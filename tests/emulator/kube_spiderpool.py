@@ -215,9 +215,8 @@ def render_nad_config(smc):
                           'default_ipv6_ippool': pools.get('ipv6') or []}
     plugins = [plugin] + [json.loads(c) for c in spec.get('chainCNIJsonData') or []]
     if spec.get('enableCoordinator', True):
-        coord = dict({'type': 'coordinator'}, **{k: v for k, v in (spec.get('coordinator') or {}).items()
-                                                   if v not in (None, '', [])})
-        plugins.append(coord)
+        overrides = {k: v for k, v in (spec.get('coordinator') or {}).items() if v not in (None, '', [])}
+        plugins.append(dict({'type': 'coordinator'}, **overrides))
     return nad_name, json.dumps({'cniVersion': version, 'name': nad_name, 'plugins': plugins}, sort_keys=True)
 
 

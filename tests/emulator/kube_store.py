@@ -191,20 +191,6 @@ def parse_field_selector(text):
     return terms
 
 
-def selector_matches(selector, labels):
-    """metav1.LabelSelector (matchLabels/matchExpressions) against a label map."""
-    if selector is None:
-        return False
-    for key, value in (selector.get('matchLabels') or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get('matchExpressions') or []:
-        op = {'In': 'in', 'NotIn': 'notin', 'Exists': 'exists', 'DoesNotExist': '!'}.get(expr.get('operator'))
-        if not match_terms([(expr.get('key'), op, set(expr.get('values') or []))], labels):
-            return False
-    return True
-
-
 def spec_of(obj):
     return {k: v for k, v in obj.items() if k not in ('metadata', 'status')}
 
@@ -282,8 +268,8 @@ class Store:
         for version in spec.get('versions') or []:
             if not version.get('served', True):
                 continue
-            schema = (version.get('schema') or {}).get('openAPIV3Schema') or {'type': 'object',
-                                                                               'x-kubernetes-preserve-unknown-fields': True}
+            schema = (version.get('schema') or {}).get('openAPIV3Schema') or {
+                'type': 'object', 'x-kubernetes-preserve-unknown-fields': True}
             self.register(Resource(group, version['name'], names.get('plural'), names.get('kind'),
                                    spec.get('scope') == 'Namespaced', names.get('shortNames') or [],
                                    'status' in (version.get('subresources') or {}), names.get('categories') or [],
@@ -719,8 +705,7 @@ class Store:
                     pending = [e for e in self.events if e[0] > since]
                 since = pending[-1][0]
                 batch = [(e[1], self._served(res, e[4])) for e in pending if wanted(e[2], e[3], e[4])]
-            for item in batch:
-                yield item
+            yield from batch
 
     # ---- library helpers ----------------------------------------------------------------------
     def objects_of(self, kind, namespace=None, api_version=None):
@@ -734,9 +719,8 @@ class Store:
             if not matches:
                 return []
             res = matches[0]
-            return [self._served(res, o) for (ns, _n), o in sorted(self._table(res).items(),
-                                                                    key=lambda kv: (kv[0][0] or '', kv[0][1]))
-                    if namespace is None or ns == namespace]
+            ordered = sorted(self._table(res).items(), key=lambda kv: (kv[0][0] or '', kv[0][1]))
+            return [self._served(res, o) for (ns, _n), o in ordered if namespace is None or ns == namespace]
 
     def iter_objects(self, kind):
         """Stored objects of a kind without copying (read-only; callers hold no lock)."""

@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client, config, dynamic
 from kubernetes.dynamic.exceptions import ApiException
 
-from kube_fixtures import EMULATOR_DIR, ROOT, kube, kube_factory, spiderpool_crds  # noqa: F401
+from kube_fixtures import EMULATOR_DIR, ROOT, kube, kube_factory, spiderpool_crds  # noqa: F401  pylint: disable=unused-import
 
 POOL_API = 'spiderpool.spidernet.io/v2beta1'
 
@@ -291,16 +291,16 @@ def test_simulated_kubelet_workloads(kube_factory):  # noqa: F811
     double.add_node('tainted', taints=[{'key': 'dedicated', 'value': 'x', 'effect': 'NoSchedule'}])
     dc = dyn(double)
     template = {'metadata': {'labels': {'app': 'x'}}, 'spec': {'containers': [{'name': 'c', 'image': 'i:1'}]}}
-    apps = {kind: dc.resources.get(api_version='apps/v1', kind=kind) for kind in ('Deployment', 'DaemonSet',
-                                                                                   'StatefulSet')}
+    apps = {kind: dc.resources.get(api_version='apps/v1', kind=kind)
+            for kind in ('Deployment', 'DaemonSet', 'StatefulSet')}
     for kind, extra in (('Deployment', {'replicas': 3}), ('DaemonSet', {}), ('StatefulSet', {'replicas': 2})):
         apps[kind].create(namespace='default', body={
             'apiVersion': 'apps/v1', 'kind': kind, 'metadata': {'name': kind.lower()},
             'spec': dict({'selector': {'matchLabels': {'app': 'x'}}, 'template': template}, **extra)})
     dep = double.get('Deployment', 'deployment', 'default')
     assert dep['status']['readyReplicas'] == 3 and dep['status']['observedGeneration'] == 1
-    assert {c['type']: c['status'] for c in dep['status']['conditions']} == {'Available': 'True',
-                                                                              'Progressing': 'True'}
+    conditions = {c['type']: c['status'] for c in dep['status']['conditions']}
+    assert conditions == {'Available': 'True', 'Progressing': 'True'}
     rs = double.objects('ReplicaSet', 'default')
     assert len(rs) == 1 and rs[0]['metadata']['ownerReferences'][0]['uid'] == dep['metadata']['uid']
     ds = double.get('DaemonSet', 'daemonset', 'default')['status']
@@ -424,8 +424,8 @@ def test_kubernetes_core_modules(kube, tmp_path, spiderpool_crds):  # noqa: F811
         {'name': 'Server-side apply again', 'kubernetes.core.k8s': {
             'definition': {**cm, 'metadata': {**cm['metadata'], 'name': 'ssa'}},
             'apply': True, 'server_side_apply': {'field_manager': 'underlay'}}, 'register': 'ssa2'},
-        {'name': 'Deployment and wait', 'kubernetes.core.k8s': {'definition': DEPLOYMENT, 'wait': True,
-                                                                  'wait_timeout': 30}, 'register': 'dep'},
+        {'name': 'Deployment and wait', 'register': 'dep',
+         'kubernetes.core.k8s': {'definition': DEPLOYMENT, 'wait': True, 'wait_timeout': 30}},
         {'name': 'Select by label', 'kubernetes.core.k8s_info': {
             'kind': 'Pod', 'namespace': 'apps', 'label_selectors': ['app in (web)', '!absent']},
          'register': 'pods'},
@@ -446,10 +446,10 @@ def test_kubernetes_core_modules(kube, tmp_path, spiderpool_crds):  # noqa: F811
         {'name': 'Invalid pool', 'kubernetes.core.k8s': {'definition': pool('bad', subnet='10.9.0.0/24',
                                                                             ipVersion=5)},
          'register': 'badpool', 'ignore_errors': True},
-        {'name': 'Delete', 'kubernetes.core.k8s': {'kind': 'ConfigMap', 'namespace': 'apps', 'name': 'settings',
-                                                     'state': 'absent', 'wait': True}, 'register': 'deleted'},
-        {'name': 'Delete again', 'kubernetes.core.k8s': {'kind': 'ConfigMap', 'namespace': 'apps', 'name': 'settings',
-                                                           'state': 'absent'}, 'register': 'deleted2'},
+        {'name': 'Delete', 'register': 'deleted', 'kubernetes.core.k8s': {
+            'kind': 'ConfigMap', 'namespace': 'apps', 'name': 'settings', 'state': 'absent', 'wait': True}},
+        {'name': 'Delete again', 'register': 'deleted2', 'kubernetes.core.k8s': {
+            'kind': 'ConfigMap', 'namespace': 'apps', 'name': 'settings', 'state': 'absent'}},
         {'name': 'Check results', 'ansible.builtin.assert': {'that': [
             'checked is changed', 'none_yet.resources == []',
             'first is changed', 'second is not changed', 'third is not changed', 'modified is changed',
