@@ -31,7 +31,7 @@ def admin(emu, path, method='GET', data=None):
 def outcomes(client, calls):
     """Per call: 'ok' or the error code."""
     result = []
-    for _ in range(calls):
+    for dummy in range(calls):
         try:
             client.describe_regions(ecs_models.DescribeRegionsRequest())
             result.append('ok')
@@ -42,7 +42,7 @@ def outcomes(client, calls):
 
 def test_fault_rates_are_honoured_and_seeded(sdk):
     runs = []
-    for _ in range(2):
+    for dummy in range(2):
         with EcsEmulator(sdk.lab_world, throttle_rate=0.3, unavailable_rate=0.1, seed=42) as emu:
             runs.append(outcomes(sdk.ecs(emu), 200))
             assert emu.stats_snapshot()['errors'] == {
@@ -72,7 +72,7 @@ def test_latency_is_applied_without_serialising_requests(sdk):
         assert time.monotonic() - started >= 0.2
         started = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda _: sdk.ecs(emu).describe_regions(ecs_models.DescribeRegionsRequest()), range(8)))
+            list(pool.map(lambda n: sdk.ecs(emu).describe_regions(ecs_models.DescribeRegionsRequest()), range(8)))
         assert time.monotonic() - started < 1.0                              # 8 x 0.2 s if serialised
 
 
@@ -83,7 +83,7 @@ def test_stats_state_and_admin_endpoints(sdk, tmp_path):
         client.assign_private_ip_addresses(ecs_models.AssignPrivateIpAddressesRequest(
             region_id='cn-hangzhou', network_interface_id='eni-bp1x0', secondary_private_ip_address_count=1))
         sdk.error(client.describe_instances, ecs_models.DescribeInstancesRequest(region_id='cn-nowhere'))
-        status, body, _ = admin(emu, 'stats')
+        status, body = admin(emu, 'stats')[:2]
         assert status == 200 and json.loads(body) == {
             'total': 2, 'actions': {'AssignPrivateIpAddresses': 1, 'DescribeInstances': 1}, 'errors': {'InvalidRegionId.NotFound': 1}}
         status, body, ctype = admin(emu, 'state')

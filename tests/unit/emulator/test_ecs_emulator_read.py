@@ -105,10 +105,10 @@ def test_describe_instances_token_paging(big, sdk):
         expected = [i['id'] for i in spec['instances']]
         ids, pages, total = collect_instances(client, region, max_results=40)
         assert ids == expected and pages == 4 and total == 150
-        ids, pages, _ = collect_instances(client, region, max_results=3)     # below 10 behaves as 10
+        ids, pages = collect_instances(client, region, max_results=3)[:2]     # below 10 behaves as 10
         assert ids == expected and pages == 15
     running = [i['id'] for i in world['regions']['cn-hangzhou']['instances'] if i['status'] == 'Running']
-    ids, _, total = collect_instances(client, 'cn-hangzhou', max_results=100, status='Running')
+    ids, total = collect_instances(client, 'cn-hangzhou', max_results=100, status='Running')[::2]
     assert ids == running and total == len(running) < 150
 
 
