@@ -77,12 +77,13 @@ class WorldError(ValueError):
 class ApiError(Exception):
     """An API error answered as a JSON body with the real HTTP status."""
 
-    def __init__(self, status, code, message, headers=None):
+    def __init__(self, status, code, message, headers=None, injected=False):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.injected = injected          # answered by fault injection, not by a rule
 
 
 def bad_param(name, value, expected):
@@ -1435,9 +1436,9 @@ class Faults:
             draw = self.random.random()
         if draw < throttle:
             headers = {'x-acs-retry-after': str(self.retry_after_ms)} if self.retry_after_ms else {}
-            raise ApiError(400, 'Throttling.User', 'Request was denied due to user flow control.', headers)
+            raise ApiError(400, 'Throttling.User', 'Request was denied due to user flow control.', headers, injected=True)
         if draw < throttle + unavailable:
-            raise ApiError(503, 'ServiceUnavailable', 'The request has failed due to a temporary failure of the server.')
+            raise ApiError(503, 'ServiceUnavailable', 'The request has failed due to a temporary failure of the server.', injected=True)
 
 
 class Stats:
@@ -1452,6 +1453,7 @@ class Stats:
         with self.lock:
             self.actions = Counter()
             self.codes = Counter()
+            self.faults = Counter()
             self.total = 0
             self.entries.clear()
 
@@ -1462,6 +1464,8 @@ class Stats:
             self.actions[entry['action']] += 1
             if entry['code']:
                 self.codes[entry['code']] += 1
+            if entry.get('injected'):
+                self.faults[entry['code']] += 1
             self.entries.append(entry)
             if self.log_file:
                 self.log_file.write(line + '\n')
@@ -1469,7 +1473,7 @@ class Stats:
 
     def snapshot(self):
         with self.lock:
-            return {'total': self.total, 'actions': dict(self.actions), 'errors': dict(self.codes)}
+            return {'total': self.total, 'actions': dict(self.actions), 'errors': dict(self.codes), 'faults': dict(self.faults)}
 
     def close(self):
         if self.log_file:
@@ -1619,7 +1623,7 @@ class EcsEmulator:
         pairs = parse_qsl(split.query, keep_blank_values=True)
         if headers.get('content-type', '').startswith('application/x-www-form-urlencoded') and body:
             pairs += parse_qsl(body.decode('utf-8', 'replace'), keep_blank_values=True)
-        action, version, mode, status, code, extra = '', '', '', 200, '', {}
+        action, version, mode, status, code, extra, injected = '', '', '', 200, '', {}, False
         region = dict(pairs).get('RegionId', '')
         try:
             if split.path != '/':
@@ -1642,7 +1646,7 @@ class EcsEmulator:
             result = dict(result)
             result['RequestId'] = request_id
         except ApiError as exc:
-            status, code, extra = exc.status, exc.code, exc.headers
+            status, code, extra, injected = exc.status, exc.code, exc.headers, exc.injected
             result = {'RequestId': request_id, 'HostId': 'ecs.aliyuncs.com' if version != VPC_VERSION else 'vpc.aliyuncs.com',
                       'Code': exc.code, 'Message': exc.message,
                       'Recommend': 'https://api.aliyun.com/troubleshoot?q=%s' % exc.code}
@@ -1653,7 +1657,7 @@ class EcsEmulator:
         extra = dict(extra, **{'x-acs-request-id': request_id})
         req.reply(status, result, extra)
         self.stats.record({'ts': round(time.time(), 3), 'action': action or '?', 'version': version, 'auth': mode,
-                           'region': region, 'status': status, 'code': code, 'request_id': request_id,
+                           'region': region, 'status': status, 'code': code, 'injected': injected, 'request_id': request_id,
                            'ms': round((time.monotonic() - started) * 1000, 2)})
 
     def admin(self, req, split, body):

@@ -45,8 +45,8 @@ def test_fault_rates_are_honoured_and_seeded(sdk):
     for dummy in range(2):
         with EcsEmulator(sdk.lab_world, throttle_rate=0.3, unavailable_rate=0.1, seed=42) as emu:
             runs.append(outcomes(sdk.ecs(emu), 200))
-            assert emu.stats_snapshot()['errors'] == {
-                code: sum(1 for o in runs[-1] if o.startswith(code + '/')) for code in ('Throttling.User', 'ServiceUnavailable')}
+            injected = {code: sum(1 for o in runs[-1] if o.startswith(code + '/')) for code in ('Throttling.User', 'ServiceUnavailable')}
+            assert emu.stats_snapshot()['errors'] == emu.stats_snapshot()['faults'] == injected
     assert runs[0] == runs[1]
     throttled = runs[0].count('Throttling.User/400')
     unavailable = runs[0].count('ServiceUnavailable/503')
@@ -85,7 +85,8 @@ def test_stats_state_and_admin_endpoints(sdk, tmp_path):
         sdk.error(client.describe_instances, ecs_models.DescribeInstancesRequest(region_id='cn-nowhere'))
         status, body = admin(emu, 'stats')[:2]
         assert status == 200 and json.loads(body) == {
-            'total': 2, 'actions': {'AssignPrivateIpAddresses': 1, 'DescribeInstances': 1}, 'errors': {'InvalidRegionId.NotFound': 1}}
+            'total': 2, 'actions': {'AssignPrivateIpAddresses': 1, 'DescribeInstances': 1}, 'errors': {'InvalidRegionId.NotFound': 1},
+            'faults': {}}
         status, body, ctype = admin(emu, 'state')
         state = json.loads(body)
         x0 = [e for i in state['regions']['cn-hangzhou']['instances'] for e in i['enis'] if e['id'] == 'eni-bp1x0'][0]
