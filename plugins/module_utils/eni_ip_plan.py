@@ -11,6 +11,8 @@ calls are unit-tested without a cloud.
 import hashlib
 import ipaddress
 
+from ansible_collections.underlay.alicloud.plugins.module_utils.ipmath import ip_sort_key
+
 # Per-call limits: Alibaba documents 1-10 IPv6 addresses per call everywhere, and 10 IPv4
 # addresses per call in its oldest docs (newer ones allow more); 10 is safe for both.
 IPV4_BATCH = 10
@@ -21,14 +23,9 @@ class EniIpPlanError(ValueError):
     """The requested address state is impossible or unsafe; nothing must be changed."""
 
 
-def _ip_key(value):
-    ip = ipaddress.ip_address(value)
-    return (ip.version, int(ip))
-
-
 def sort_ips(values):
-    """Sort addresses numerically (string order puts .10 before .9)."""
-    return sorted(set(values), key=_ip_key)
+    """Sort addresses numerically (string order puts .10 before .9), without duplicates."""
+    return sorted(set(values), key=ip_sort_key)
 
 
 def _parse_list(values, version, what):
@@ -79,10 +76,10 @@ def plan_family(current, count=None, addresses=None, purge=False, protected=(), 
             candidates = [ip for ip in reversed(extra) if ip not in protected]
             remove = candidates[:surplus]
             if len(remove) < surplus:
-                held = sorted((set(extra) - set(remove)) & protected, key=_ip_key)
+                held = sorted((set(extra) - set(remove)) & protected, key=ip_sort_key)
                 raise EniIpPlanError(
                     "refusing to shrink to %d %s: %s in use (protected)" % (count, label, ', '.join(held)))
-    in_use = sorted(set(remove) & protected, key=_ip_key)
+    in_use = sorted(set(remove) & protected, key=ip_sort_key)
     if in_use:
         raise EniIpPlanError("refusing to unassign %s: in use (protected_ips)" % ', '.join(in_use))
 
@@ -91,7 +88,7 @@ def plan_family(current, count=None, addresses=None, purge=False, protected=(), 
     total = len(after_fixed) + add_count
     if limit is not None and total > limit:
         raise EniIpPlanError(
-            "%d %s requested but the instance type allows %d per ENI" % (total, label, limit))
+            "%d %s requested but the quota allows %d per ENI" % (total, label, limit))
     return {
         'add': add,
         'add_count': add_count,

@@ -63,7 +63,7 @@ def test_shrink_blocked_by_protected_names_them():
 
 
 def test_quota_names_the_limit():
-    with pytest.raises(EniIpPlanError, match='allows 5 per ENI'):
+    with pytest.raises(EniIpPlanError, match='quota allows 5 per ENI'):
         plan_family(CUR, count=6, limit=5)
 
 
