@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kube_exec  # noqa: E402  pylint: disable=wrong-import-position
 import kube_proto  # noqa: E402  pylint: disable=wrong-import-position
 import kube_store  # noqa: E402  pylint: disable=wrong-import-position
+import kube_table  # noqa: E402  pylint: disable=wrong-import-position
 from kube_store import ApiError  # noqa: E402  pylint: disable=wrong-import-position
 
 try:
@@ -388,10 +389,10 @@ def _make_handler(emu):  # noqa: C901 - the request router
                     self._watch(res, namespace, label_sel, field_sel, query)
                     return
                 emu.stats.count('list', label)
-                self._send(200, store.list(res, namespace, label_sel, field_sel))
+                self._send_read(res, store.list(res, namespace, label_sel, field_sel))
             elif method == 'GET':
                 emu.stats.count('get', label)
-                self._send(200, store.get(res, namespace, name))
+                self._send_read(res, store.get(res, namespace, name))
             elif method == 'POST' and name is None:
                 emu.stats.count('create', label)
                 self._send(201, store.create(res, namespace, self._json_body(raw), dry_run, manager))
@@ -414,6 +415,12 @@ def _make_handler(emu):  # noqa: C901 - the request router
             else:
                 raise ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested '
                                'resource')
+
+        def _send_read(self, res, payload):
+            if 'as=Table' in self.headers.get('Accept', ''):
+                self._send(200, kube_table.to_table(res, payload))
+            else:
+                self._send(200, payload)
 
         @staticmethod
         def _exists(res, namespace, name):

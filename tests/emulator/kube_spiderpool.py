@@ -57,9 +57,11 @@ def merge_ranges(addresses):
     return out
 
 
-@functools.lru_cache(maxsize=4096)
-def _network(text):
-    return ipaddress.ip_network(text, strict=False)
+@functools.lru_cache(maxsize=8192)
+def _span(text):
+    """(version, first, last) of a CIDR as integers: cheap overlap checks across many pools."""
+    net = ipaddress.ip_network(text, strict=False)
+    return net.version, int(net.network_address), int(net.broadcast_address)
 
 
 def pool_ips(spec):
@@ -135,16 +137,15 @@ def _validate_pool(store, res, obj, old, net):  # noqa: C901 - one rule per bran
         if gw not in net or gw in ips:
             raise denied(POOL_WEBHOOK, res, name, 'spec.gateway', 'Invalid value',
                          '"%s": gateway must be in subnet %s and not in spec.ips' % (gateway, subnet))
+    mine = _span(subnet)
     for other in store.iter_objects('SpiderIPPool'):
-        if other['metadata']['name'] == name:
+        theirs = _span(other['spec']['subnet'])
+        if other['metadata']['name'] == name or theirs[0] != mine[0] or theirs[2] < mine[1] or mine[2] < theirs[1]:
             continue
-        other_net = _network(other['spec']['subnet'])
-        if other_net.version != net.version:
-            continue
-        if other_net != net and other_net.overlaps(net):
+        if theirs != mine:
             raise denied(POOL_WEBHOOK, res, name, 'spec.subnet', 'Invalid value', '"%s": overlaps with IPPool %s '
-                         'subnet %s' % (subnet, other['metadata']['name'], other_net))
-        if other_net == net:
+                         'subnet %s' % (subnet, other['metadata']['name'], other['spec']['subnet']))
+        if theirs == mine:
             common = sorted(expand(other['spec'].get('ips')) & expand(spec.get('ips')))
             if common:
                 raise denied(POOL_WEBHOOK, res, name, 'spec.ips', 'Invalid value', '%s: overlap with IPPool %s in '
@@ -268,8 +269,16 @@ def admission(store, op, res, obj, old):
         _validate_smc(res, obj)
 
 
-def pool_finalizer(store, _etype, _res, _obj):
-    """Remove the pool finalizer once a terminating pool holds no allocated IP."""
+def pool_controller(store, etype, res, obj):
+    """Keep a pool's status counts current; drop the finalizer once a terminating pool holds no IP."""
+    if res.group == GROUP and res.kind == 'SpiderIPPool' and etype != 'DELETED':
+        status = dict(obj.get('status') or {})
+        counts = {'totalIPCount': _total(obj), 'allocatedIPCount': len(allocated(status))}
+        if any(status.get(k) != v for k, v in counts.items()):
+            body = copy.deepcopy(obj)
+            body['status'] = dict(status, **counts)
+            body['metadata'].pop('resourceVersion', None)
+            store.update(res, None, obj['metadata']['name'], body, subresource='status', _internal=True)
     for pool in store.iter_objects('SpiderIPPool'):
         meta = pool['metadata']
         if meta.get('deletionTimestamp') and FINALIZER in (meta.get('finalizers') or []) and \
@@ -283,7 +292,7 @@ def install_webhooks(store):
     _nad_resource(store)
     store.admission.append(admission)
     store.controllers.append(smc_controller)
-    store.controllers.append(pool_finalizer)
+    store.controllers.append(pool_controller)
 
 
 # ---- IPAM ------------------------------------------------------------------------------------------------

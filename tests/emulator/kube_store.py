@@ -288,8 +288,10 @@ class Store:
     def _table(self, res):
         return self.objects.setdefault((res.group, res.plural), {})
 
-    def _served(self, res, obj):
-        out = copy.deepcopy(obj)
+    @staticmethod
+    def _served(res, obj, deep=True):
+        # stored objects are never mutated in place, so a shallow copy is safe for serialisation
+        out = copy.deepcopy(obj) if deep else dict(obj)
         out['apiVersion'], out['kind'] = res.api_version, res.kind
         return out
 
@@ -367,7 +369,7 @@ class Store:
                     continue
                 if fields and not match_terms(fields, field_values(obj, fields)):
                     continue
-                items.append(self._served(res, obj))
+                items.append(self._served(res, obj, deep=False))
             return {'kind': res.kind + 'List', 'apiVersion': res.api_version,
                     'metadata': {'resourceVersion': str(self.rv)}, 'items': items}
 

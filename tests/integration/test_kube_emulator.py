@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import pytest
 from kubernetes import client, config, dynamic
@@ -111,11 +112,13 @@ def test_discovery_and_scope(kube):  # noqa: F811
     assert 'namespace' not in created['metadata']
 
 
-def test_cli_writes_kubeconfig_and_serves(tmp_path):
+def test_cli_admin_endpoints_and_latency(tmp_path):
     kubeconfig = tmp_path / 'kc'
+    table = tmp_path / 'exec.yaml'
+    table.write_text('rules:\n  - {pod: ".*", command: "^hostname$", stdout: "{node}\\n", template: true}\n')
     proc = subprocess.Popen([sys.executable, os.path.join(EMULATOR_DIR, 'kube_emulator.py'), '--listen',
-                             '127.0.0.1:0', '--kubeconfig', str(kubeconfig), '--nodes', 'n1,n2'],
-                            stdout=subprocess.PIPE, text=True)
+                             '127.0.0.1:0', '--kubeconfig', str(kubeconfig), '--nodes', 'n1,n2', '--simulate-kubelet',
+                             '--exec-table', str(table), '--latency', '150'], stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith('listening on http://127.0.0.1:')
@@ -124,8 +127,33 @@ def test_cli_writes_kubeconfig_and_serves(tmp_path):
         assert conf['clusters'][0]['cluster']['server'] == url and conf['users'][0]['user']['token']
         conf_obj = client.Configuration()
         config.load_kube_config(config_file=str(kubeconfig), client_configuration=conf_obj)
-        nodes = client.CoreV1Api(client.ApiClient(conf_obj)).list_node().items
+        core = client.CoreV1Api(client.ApiClient(conf_obj))
+        started = time.monotonic()
+        nodes = core.list_node().items
+        assert time.monotonic() - started >= 0.15
         assert sorted(n.metadata.name for n in nodes) == ['n1', 'n2']
+        core.create_namespaced_pod('default', {'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'name': 'p'},
+                                               'spec': {'nodeName': 'n2', 'containers': [{'name': 'c',
+                                                                                          'image': 'i'}]}})
+        from kubernetes.stream import stream  # pylint: disable=import-outside-toplevel
+        assert stream(core.connect_get_namespaced_pod_exec, 'p', 'default', command=['hostname'], stderr=True,
+                      stdin=False, stdout=True, tty=False) == 'n2\n'
+
+        def admin(method, path, body=None):
+            req = urllib.request.Request(url + path, method=method, data=json.dumps(body).encode() if body else None)
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return json.loads(resp.read())
+
+        stats = admin('GET', '/_emulator/stats')
+        assert stats['requests']['list nodes'] == 1 and stats['requests']['create pods'] == 1
+        assert stats['exec_count'] == 1 and stats['execs'][0]['pod'] == 'p'
+        assert admin('POST', '/_emulator/reset-stats') == {'ok': True}
+        assert admin('GET', '/_emulator/stats')['total'] == 0
+        dump = admin('GET', '/_emulator/objects?kind=Pod&namespace=default')
+        assert [p['status']['podIP'] for p in dump] == ['10.244.1.2']
+        admin('PUT', '/_emulator/exec-table', [{'pod': 'p', 'command': 'hostname', 'stdout': 'replaced'}])
+        assert stream(core.connect_get_namespaced_pod_exec, 'p', 'default', command=['hostname'], stderr=True,
+                      stdin=False, stdout=True, tty=False) == 'replaced'
     finally:
         proc.terminate()
         proc.wait(10)
@@ -537,6 +565,16 @@ def test_kubectl_get_and_apply_kustomize(kube, tmp_path, spiderpool_crds):  # no
     assert names.split() == ['a', 'b']
     assert 'rendered' in kubectl('get', 'configmaps', '-n', 'default')
     assert json.loads(kubectl('get', 'sp', 'a', '-o', 'json'))['spec']['subnet'] == '10.20.0.0/24'
+    # server-side Table: the CRD's printer columns
+    header, row = kubectl('get', 'sp', 'b').splitlines()
+    assert header.split()[:3] == ['NAME', 'VERSION', 'SUBNET'] and row.split()[:3] == ['b', '<none>', '10.30.0.0/24']
+    # kubectl exec speaks the WebSocket protocol
+    kube.set_exec_table([{'pod': 'box', 'command': '^id -u$', 'stdout': '0\n'}])
+    kubectl('run', 'box', '--image=busybox')
+    assert kubectl('exec', 'box', '--', 'id', '-u') == '0\n'
+    proc = subprocess.run(['kubectl', 'exec', 'box', '--', 'ls'], capture_output=True, text=True, env=env,
+                          timeout=60, check=False)
+    assert proc.returncode == 127 and 'no exec table rule matches' in proc.stderr
 
 
 # ---------------------------------------------------------------------------------------------
