@@ -41,8 +41,8 @@ def secret_forms():
     return [AK_SECRET, b64(AK_SECRET)]
 
 
-def run_playbook(double, *args, ak_id=AK_ID, ak_secret=AK_SECRET, kubeconfig=True):
-    env = double.env() if kubeconfig else dict(os.environ)
+def run_playbook(double, *args, ak_id=AK_ID, ak_secret=AK_SECRET, playbook=PLAYBOOK):
+    env = double.env()
     env.update({
         'PATH': VENV_BIN + os.pathsep + os.path.join(ROOT, '.cache', 'bin') + os.pathsep + env.get('PATH', ''),
         'ANSIBLE_CONFIG': os.path.join(ROOT, 'ansible.cfg'),
@@ -53,7 +53,7 @@ def run_playbook(double, *args, ak_id=AK_ID, ak_secret=AK_SECRET, kubeconfig=Tru
         'ALIBABA_CLOUD_ACCESS_KEY_ID': ak_id,
         'ALIBABA_CLOUD_ACCESS_KEY_SECRET': ak_secret,
     })
-    cmd = [os.path.join(VENV_BIN, 'ansible-playbook'), '-i', INVENTORY, PLAYBOOK] + list(args)
+    cmd = [os.path.join(VENV_BIN, 'ansible-playbook'), '-i', INVENTORY, playbook] + list(args)
     return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
 
 
@@ -86,13 +86,13 @@ def lab_cluster(kube_factory, master_provider_id=None, worker2=False):  # noqa: 
     return double
 
 
-def give_load_balancers_addresses(double, names, stop):
+def give_load_balancers_addresses(double, names, stop, namespace='default'):
     """Play the CCM's service controller: publish an external IP once each Service exists."""
     pending = dict(names)
     while pending and not stop.is_set():
         for name, ip in list(pending.items()):
-            if double.get('Service', name, 'default'):
-                double.set_load_balancer_ip('default', name, ip)
+            if double.get('Service', name, namespace):
+                double.set_load_balancer_ip(namespace, name, ip)
                 del pending[name]
         time.sleep(0.2)
 
@@ -106,6 +106,7 @@ def test_check_apply_and_rerun(kube_factory, tmp_path):  # noqa: F811 pylint: di
         'alicloud_ccm_loadbalancer_example_selector': {'app': 'lb-test'},
         'alicloud_ccm_loadbalancer_wait': True,
         'alicloud_ccm_loadbalancer_wait_timeout': 120,
+        'alicloud_ccm_loadbalancer_wait_delay': 1,
     }))
 
     # Check mode on a fresh cluster: succeeds, shows no secret, changes nothing.
@@ -171,6 +172,25 @@ def test_check_apply_and_rerun(kube_factory, tmp_path):  # noqa: F811 pylint: di
     assert second.returncode == 0, second.stdout + second.stderr
     assert recap(second)['changed'] == 0, second.stdout
     assert [key for key in writes(double) if not key.startswith('apply')] == []
+
+
+def test_loadbalancer_entry_point_for_other_roles(kube_factory):  # noqa: F811 pylint: disable=redefined-outer-name
+    double = lab_cluster(kube_factory)
+    double.apply({'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': 'lb-test'}})
+    stop = threading.Event()
+    names = {'tcp-service': '47.98.137.75', 'http-service': '121.41.165.119'}
+    helper = threading.Thread(target=give_load_balancers_addresses, args=(double, names, stop, 'lb-test'))
+    helper.start()
+    try:
+        proc = run_playbook(double, playbook=os.path.join(FILES, 'loadbalancer_entrypoint.yml'))
+    finally:
+        stop.set()
+        helper.join()
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    # The entry point waited for both addresses and handed back the Services; then deleted them.
+    assert 'LBSTATUS http-service=121.41.165.119,tcp-service=47.98.137.75' in proc.stdout
+    assert double.objects('Service', 'lb-test') == []
+    assert writes(double).get('delete services') == 2
 
 
 def test_conflicting_provider_id_fails_clearly_and_others_are_patched(kube_factory):  # noqa: F811 pylint: disable=redefined-outer-name
