@@ -22,7 +22,7 @@ description:
   - Name, description, tags and security groups are set at creation; differences on an existing
     ENI are reported as a warning and left alone.
 author:
-  - underlay.alicloud contributors
+  - underlay.alicloud maintainers (!UNKNOWN)
 options:
   state:
     description:
@@ -94,8 +94,10 @@ extends_documentation_fragment:
   - underlay.alicloud.auth
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 seealso:
   - module: underlay.alicloud.ecs_eni_ip

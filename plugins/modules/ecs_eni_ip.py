@@ -17,12 +17,12 @@ description:
     address is assigned or unassigned; an unattached ENI takes at most 49 secondary IPv4 and
     10 IPv6 addresses.
   - Never unassigns an address listed in O(protected_ips) (for example the addresses Spiderpool
-    has allocated to pods): the module fails naming it and changes nothing.
+    has allocated to pods); the module fails naming it and changes nothing.
   - Assign calls carry a ClientToken derived from the intended change, so a retried request never
     assigns twice. Calls are batched to the API's per-call limits. After a change the module waits
     until the API shows the new addresses.
 author:
-  - underlay.alicloud contributors
+  - underlay.alicloud maintainers (!UNKNOWN)
 options:
   eni_id:
     description:
@@ -90,8 +90,10 @@ extends_documentation_fragment:
   - underlay.alicloud.auth
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - Unassign calls take no ClientToken in the Alibaba API; they are retried only on throttling,

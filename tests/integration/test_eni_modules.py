@@ -63,7 +63,7 @@ def test_reach_a_count_then_unchanged(lab, tmp_path):
     assert result['changed'] is True
     assert len(after) == 5 and set(before) <= set(after)
     assert sorted(result['added_private_ips']) == sorted(set(after) - set(before))
-    assert result['network_interface']['secondary_ips'] == sorted(after, key=lambda ip: ipaddress.ip_address(ip))
+    assert result['network_interface']['secondary_ips'] == sorted(after, key=ipaddress.ip_address)
     lab.reset_stats()
     again = run_tasks(tmp_path, env, [eni_ip(eni_id='eni-bp1x1', secondary_private_ip_address_count=5)])
     assert again.results['r0']['changed'] is False
@@ -134,7 +134,7 @@ def test_vswitch_exhaustion_is_surfaced(tmp_path):
     region = world['regions']['cn-hangzhou']
     # A /29 leaves 4 usable addresses: the ENI's primary plus 3.
     region['vpcs'][0]['vswitches'].append({'id': 'vsw-bp1tiny', 'zone': 'cn-hangzhou-i', 'cidr': '172.16.9.0/29'})
-    region['enis'] = [e for e in region.get('enis', [])] + [
+    region['enis'] = list(region.get('enis', [])) + [
         {'id': 'eni-bp1tiny', 'vswitch': 'vsw-bp1tiny', 'primary_ip': '172.16.9.1', 'secondary_ips': []}]
     with EcsEmulator(write_world(tmp_path, world)) as emu:
         run = run_tasks(tmp_path, cloud_env(emu), [eni_ip(eni_id='eni-bp1tiny', secondary_private_ip_address_count=5)],
