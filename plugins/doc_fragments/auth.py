@@ -69,7 +69,7 @@ options:
         failed connection request is retried, with jittered exponential backoff.
       - Connection failures are retried at most twice, and all attempts of one request stop after 60 seconds.
     type: int
-    default: 5
+    default: 8
 requirements:
   - alibabacloud-tea-openapi
   - alibabacloud-credentials
@@ -132,7 +132,7 @@ options:
       - How many times a throttled, unavailable or failed connection request is retried
         (jittered exponential backoff; connection failures at most twice; 60 seconds per request at most).
     type: int
-    default: 5
+    default: 8
 requirements:
   - alibabacloud-tea-openapi
   - alibabacloud-credentials

@@ -64,7 +64,7 @@ REGION_RE = re.compile(r'^[a-z]{2,}(-[a-z0-9]+)+$')
 _HOSTPORT_RE = re.compile(r'^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$')
 
 DEFAULT_TIMEOUT = 10
-DEFAULT_MAX_RETRIES = 5
+DEFAULT_MAX_RETRIES = 8
 # All attempts of one API call stop after this many seconds, whatever max_retries says.
 RETRY_BUDGET_SECONDS = 60.0
 

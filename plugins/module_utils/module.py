@@ -140,7 +140,8 @@ class AlicloudModule:
         """Warn about ids asked for in ``option`` that the API did not return."""
         missing = sorted(set(requested or []) - set(found))
         if missing:
-            self.module.warn('%s: not found in region %s: %s' % (option, self.module.params.get('region'), ', '.join(missing)))
+            self.module.warn('%s: not found in region %s (or excluded by the other filters): %s'
+                             % (option, self.module.params.get('region'), ', '.join(missing)))
 
     def fail(self, msg, **kwargs):
         """Fail the module with a one-line message free of secrets."""

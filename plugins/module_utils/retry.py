@@ -49,7 +49,7 @@ class AlicloudRetry:
     and ``rng`` are injectable for tests.
     """
 
-    def __init__(self, max_attempts=6, base_delay=0.5, max_delay=10.0, max_total=60.0,
+    def __init__(self, max_attempts=9, base_delay=0.3, max_delay=10.0, max_total=60.0,
                  max_connection_attempts=3, classify=None, sleep=None, clock=None, rng=None):
         if int(max_attempts) < 1:
             raise ValueError('max_attempts must be at least 1, got %r' % (max_attempts,))

@@ -15,7 +15,7 @@ description:
   - Each ENI is normalised like the C(alicloud_enis) host facts (primary IP, sorted secondary IPv4
     and IPv6 addresses, vSwitch CIDR, gateway and IPv6 CIDR) plus its instance, state, name and tags.
 author:
-  - underlay.alicloud contributors
+  - underlay.alicloud maintainers (!UNKNOWN)
 options:
   eni_ids:
     description:

@@ -17,7 +17,7 @@ description:
     instance type's ENI quota.
   - ENIs and vSwitches are read in bulk (one listing per region or VPC), never per instance.
 author:
-  - underlay.alicloud contributors
+  - underlay.alicloud maintainers (!UNKNOWN)
 options:
   instance_ids:
     description:
@@ -137,7 +137,7 @@ instances:
     alicloud_eni_quota:
       description:
         - ENI limits of the instance type; null when the type is unknown.
-        - RV(instances[].alicloud_eni_quota.ipv4_per_eni) counts the ENI's primary address.
+        - C(ipv4_per_eni) counts the primary address of the ENI.
       type: dict
       sample: {enis: 3, ipv4_per_eni: 6, ipv6_per_eni: 6}
     alicloud_enis:

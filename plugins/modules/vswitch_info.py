@@ -15,7 +15,7 @@ description:
   - Adds what pools need and the API does not say directly, the gateway (last address of the
     CIDR minus 2) and the number of assignable addresses (CIDR size minus the reserved ones).
 author:
-  - underlay.alicloud contributors
+  - underlay.alicloud maintainers (!UNKNOWN)
 options:
   vswitch_ids:
     description:

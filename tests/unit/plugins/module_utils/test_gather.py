@@ -34,8 +34,8 @@ def test_one_region_all_hosts_joined_with_minimum_calls():
     assert [e['type'] for e in host['alicloud_enis']] == ['Primary', 'Secondary']
     assert host['alicloud_enis'][1]['cidr'] == '192.168.0.0/16' and host['alicloud_enis'][1]['gateway'] == '192.168.255.253'
     assert host['alicloud_eni_quota'] == {'enis': 2, 'ipv4_per_eni': 6, 'ipv6_per_eni': 1}  # odd k → ecs.g6.large
-    counts = {a: len(clients.calls(a)) for a in ('DescribeInstances', 'DescribeNetworkInterfaces', 'DescribeVSwitches',
-                                                  'DescribeInstanceTypes', 'DescribeRegions')}
+    actions = ('DescribeInstances', 'DescribeNetworkInterfaces', 'DescribeVSwitches', 'DescribeInstanceTypes', 'DescribeRegions')
+    counts = {a: len(clients.calls(a)) for a in actions}
     # 250 instances / 100, 501 ENIs / 500, 2 vSwitches / 50, 2 types / 10 (both seen on page 1)
     assert counts == {'DescribeInstances': 3, 'DescribeNetworkInterfaces': 2, 'DescribeVSwitches': 1,
                       'DescribeInstanceTypes': 1, 'DescribeRegions': 0}
