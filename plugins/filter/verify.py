@@ -2,7 +2,9 @@
 # Copyright: underlay.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters exposing the pure connectivity-proof logic to the underlay_verify role (docs: verify_*.yml)."""
+"""Filters exposing the pure connectivity-proof logic to the underlay_verify role (docs: verify_*.yml).
+
+The report itself is built and written by the verify_report action plugin."""
 
 from __future__ import annotations
 
@@ -34,27 +36,17 @@ def verify_plan(pods, nodes, services=None, options=None):
 
 
 @_filter_errors
-def verify_report(plan, exec_results, pools, loadbalancers=None, options=None):
-    return verify.build_report(plan, exec_results or [], pools or [], loadbalancers or [], options or {})
+def verify_lb_targets(services, names):
+    return verify.loadbalancer_targets(services or [], names or [])
 
 
 @_filter_errors
-def verify_summary(report):
-    return verify.summary_lines(report)
-
-
-@_filter_errors
-def verify_markdown(report):
-    return verify.render_markdown(report)
-
-
-@_filter_errors
-def verify_html(report):
-    return verify.render_html(report)
+def verify_lb_results(targets, probes):
+    return verify.loadbalancer_results(targets or [], probes or [])
 
 
 class FilterModule:
     """Connectivity-proof filters."""
 
     def filters(self):
-        return {f.__name__: f for f in (verify_nics, verify_plan, verify_report, verify_summary, verify_markdown, verify_html)}
+        return {f.__name__: f for f in (verify_nics, verify_plan, verify_lb_targets, verify_lb_results)}

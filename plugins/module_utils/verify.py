@@ -398,19 +398,61 @@ def parse_probe(probe, raw):
 
 
 # ---------------------------------------------------------------------------------------------
+# LoadBalancer Services, probed from the controller
+
+def loadbalancer_targets(services, names):
+    """Service objects + the expected names -> [{'name', 'url', 'reason'}]; url '' when there is no address."""
+    by_name = {s['metadata']['name']: s for s in services}
+    targets = []
+    for name in names:
+        svc = by_name.get(name)
+        ingress = ((((svc or {}).get('status') or {}).get('loadBalancer') or {}).get('ingress') or [{}])[0]
+        address = ingress.get('ip') or ingress.get('hostname')
+        if not svc:
+            targets.append({'name': name, 'url': '', 'reason': 'Service not found'})
+        elif not address:
+            targets.append({'name': name, 'url': '', 'reason': 'no external address assigned (is the CCM running?)'})
+        else:
+            port = ((svc.get('spec') or {}).get('ports') or [{}])[0].get('port', 80)
+            targets.append({'name': name, 'url': _url(address, port), 'reason': ''})
+    return targets
+
+
+def loadbalancer_results(targets, probes):
+    """Targets + registered uri loop results -> LoadBalancer results for build_report."""
+    by_url = {(p.get('item') or {}).get('url'): p for p in probes or []}
+    results = []
+    for target in targets:
+        probe = by_url.get(target['url']) if target['url'] else None
+        entry = {'name': target['name'], 'url': target['url'], 'address': target['url'], 'family': None}
+        if probe is None:
+            entry.update(status=FAIL, reason=target['reason'] or 'not probed')
+        else:
+            code, attempts = int(probe.get('status') or -1), probe.get('attempts', 1)
+            if 200 <= code < 400:
+                entry.update(status=OK, reason='HTTP %d after %s attempt(s)' % (code, attempts))
+            else:
+                detail = 'HTTP %d' % code if code > 0 else _error_reason(probe.get('msg', ''), None, probe.get('msg') or 'no response')
+                entry.update(status=FAIL, reason='%s after %s attempt(s)' % (detail, attempts), output=probe.get('msg', ''))
+            entry['command'] = 'GET %s (from the controller)' % target['url']
+        results.append(entry)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
 # matrix and report
 
 def _exec_outcome(exec_result):
-    """k8s_exec-like result -> (stdout, error or None)."""
+    """verify_exec (`error`) or k8s_exec (`failed`/`msg`) result -> (stdout, error or None)."""
     if not exec_result:
         return '', 'the source pod was not probed'
-    if exec_result.get('failed'):
-        return '', 'exec failed: %s' % (exec_result.get('msg') or 'unknown error')
+    if exec_result.get('error') or exec_result.get('failed'):
+        return '', 'exec failed: %s' % (exec_result.get('error') or exec_result.get('msg') or 'unknown error')
     return exec_result.get('stdout') or '', None
 
 
 def build_report(plan, exec_results, pools, loadbalancers=None, options=None):
-    """Combine the plan, the exec results (same order as plan sources, or a dict keyed by pod name),
+    """Combine the plan, the exec results (a list of results carrying `pod` or a loop `item`, or a dict keyed by pod name),
     the pools and the controller-side LoadBalancer results into the report dict."""
     opts = {'required': ['pool', 'node', 'pod', 'ipv6', 'service', 'egress', 'loadbalancer'],
             'spiderpool_namespace': 'kube-system', 'generated': '', 'title': 'Underlay connectivity'}

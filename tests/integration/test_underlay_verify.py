@@ -1,0 +1,265 @@
+"""Role underlay.alicloud.underlay_verify, run by ansible-playbook against the Kubernetes double.
+
+The double plays kubelet and Spiderpool IPAM: DaemonSet pods become Running with the lowest free IP
+of the SpiderIPPool serving their node and NAD. `kubectl exec` answers come from an exec rule that
+runs the role's probe script in a real `sh`, with stand-in `ping` and `wget` that answer from a
+reachability table built from the double's objects (pod, node and Service addresses), minus the
+pairs a test breaks. Nothing real is pinged: the network is scripted.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import yaml
+
+from kube_fixtures import ROOT, SPIDERPOOL_CRDS, kube_factory  # noqa: F401
+
+import kube_spiderpool  # noqa: E402  pylint: disable=import-error,wrong-import-order
+
+PLAYBOOK = os.path.join(ROOT, 'playbooks', 'underlay_verify.yml')
+POOL_API = 'spiderpool.spidernet.io/v2beta1'
+NS = 'underlay-verify'
+FILES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'files', 'underlay_verify')
+
+# node -> (InternalIP, eth0 pool range, eth1 pool range)
+TOPOLOGY = {
+    'node-1': ('172.31.199.183', '172.31.199.185-172.31.199.189', '192.168.0.156-192.168.0.160'),
+    'node-2': ('172.31.199.184', '172.31.199.190-172.31.199.194', '192.168.0.161-192.168.0.165'),
+    'node-3': ('172.31.199.182', '172.31.199.195-172.31.199.199', '192.168.0.166-192.168.0.170'),
+}
+SUBNETS = {'eth0': ('172.31.192.0/20', '172.31.207.253'), 'eth1': ('192.168.0.0/24', '192.168.0.253')}
+
+BUSYBOX_PING_OK = """PING {t} ({t}): 56 data bytes
+64 bytes from {t}: seq=0 ttl=64 time=0.311 ms
+64 bytes from {t}: seq=1 ttl=64 time=0.207 ms
+
+--- {t} ping statistics ---
+2 packets transmitted, 2 packets received, 0% packet loss
+round-trip min/avg/max = 0.207/0.259/0.311 ms"""
+BUSYBOX_PING_LOST = """PING {t} ({t}): 56 data bytes
+
+--- {t} ping statistics ---
+2 packets transmitted, 0 packets received, 100% packet loss"""
+
+# Stand-ins for the image's ping and wget: reachable iff the target is in $UV_REACHABLE.
+FAKE_PING = textwrap.dedent('''\
+    #!/bin/sh
+    for a; do t=$a; done
+    case " $UV_REACHABLE " in *" $t "*) cat <<EOF
+    %s
+    EOF
+    exit 0;; esac
+    cat <<EOF
+    %s
+    EOF
+    exit 1
+    ''') % (BUSYBOX_PING_OK.format(t='$t'), BUSYBOX_PING_LOST.format(t='$t'))
+FAKE_WGET = textwrap.dedent('''\
+    #!/bin/sh
+    for a; do u=$a; done
+    h=${u#http://}; h=${h%%/*}; h=${h%:*}
+    case " $UV_REACHABLE " in *" $h "*) echo "  HTTP/1.0 200 OK" >&2; exit 0;; esac
+    echo "wget: download timed out" >&2
+    exit 1
+    ''')
+
+
+def minimal_crds():
+    """Stand-in CRDs (no schema) for machines without the reference CRDs."""
+    crds = []
+    for kind, plural, scope in (('SpiderIPPool', 'spiderippools', 'Cluster'), ('SpiderCoordinator', 'spidercoordinators', 'Cluster'),
+                                ('SpiderMultusConfig', 'spidermultusconfigs', 'Namespaced')):
+        crds.append({'apiVersion': 'apiextensions.k8s.io/v1', 'kind': 'CustomResourceDefinition',
+                     'metadata': {'name': '%s.spiderpool.spidernet.io' % plural},
+                     'spec': {'group': 'spiderpool.spidernet.io', 'scope': scope,
+                              'names': {'kind': kind, 'plural': plural, 'singular': kind.lower(), 'listKind': kind + 'List'},
+                              'versions': [{'name': 'v2beta1', 'served': True, 'storage': True, 'subresources': {'status': {}},
+                                            'schema': {'openAPIV3Schema': {'type': 'object',
+                                                                           'x-kubernetes-preserve-unknown-fields': True}}}]}})
+    return crds
+
+
+class Network:
+    """Exec rule: run the probe script in a real shell; fake ping/wget reach what exists in the double."""
+
+    def __init__(self, double, bindir):
+        self.double = double
+        self.bindir = str(bindir)
+        self.broken = set()   # (source pod IP, target address)
+        bindir.mkdir(exist_ok=True)
+        for name, body in (('ping', FAKE_PING), ('wget', FAKE_WGET)):
+            (bindir / name).write_text(body)
+            (bindir / name).chmod(0o755)
+
+    def reachable(self, source_ip):
+        addresses = set()
+        for pod in self.double.objects('Pod'):
+            addresses.update(ip['ip'] for ip in (pod.get('status') or {}).get('podIPs') or [])
+        for node in self.double.objects('Node'):
+            addresses.update(a['address'] for a in node['status']['addresses'] if a['type'] == 'InternalIP')
+        for svc in self.double.objects('Service'):
+            addresses.update(svc['spec'].get('clusterIPs') or [])
+        return sorted(a for a in addresses if (source_ip, a) not in self.broken)
+
+    def __call__(self, pod, container, command):
+        if command[:2] != ['sh', '-c']:
+            return None
+        env = {'PATH': self.bindir + ':/usr/bin:/bin', 'UV_REACHABLE': ' '.join(self.reachable(pod['status'].get('podIP')))}
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+        return proc.stdout, proc.stderr, proc.returncode
+
+
+class MisallocatingPools(kube_spiderpool.PoolAllocator):
+    """Spiderpool IPAM that hands node-2's eth1 pod an address of node-1's eth1 pool."""
+
+    def allocate(self, pod, node):
+        nad = (pod['metadata'].get('annotations') or {}).get('v1.multus-cni.io/default-network', '')
+        if node['metadata']['name'] == 'node-2' and nad.endswith('/ipvlan-eth1'):
+            return '192.168.0.160'
+        return super().allocate(pod, node)
+
+
+@pytest.fixture
+def cluster(kube_factory, tmp_path):  # noqa: F811  pylint: disable=redefined-outer-name
+    def make(nodes=2, allocator=None):
+        double = kube_factory(simulate_kubelet=True, spiderpool_ipam=True,
+                              crds=SPIDERPOOL_CRDS if os.path.isdir(SPIDERPOOL_CRDS) else None)
+        if not os.path.isdir(SPIDERPOOL_CRDS):
+            for crd in minimal_crds():
+                double.apply(crd)
+        if allocator:
+            double.emulator.kubelet.allocator = allocator(double.store)
+        for name in sorted(TOPOLOGY)[:nodes]:
+            node_ip, eth0, eth1 = TOPOLOGY[name]
+            double.add_node(name, internal_ip=node_ip)
+            for nic, ips in (('eth0', eth0), ('eth1', eth1)):
+                subnet, gateway = SUBNETS[nic]
+                double.apply({'apiVersion': POOL_API, 'kind': 'SpiderIPPool', 'metadata': {'name': '%s-%s-v4' % (name, nic)},
+                              'spec': {'default': True, 'ips': [ips], 'subnet': subnet, 'gateway': gateway, 'nodeName': [name],
+                                       'multusName': ['kube-system/ipvlan-%s' % nic]}})
+        coordinator = {'apiVersion': POOL_API, 'kind': 'SpiderCoordinator', 'metadata': {'name': 'default'},
+                       'spec': {'mode': 'auto', 'podCIDRType': 'auto'}, 'status': {'phase': 'Synced'}}
+        double.apply(coordinator)
+        double.apply(coordinator)  # the second write (an update) sets the status subresource
+        network = Network(double, tmp_path / 'bin')
+        double.set_exec_table([network])
+        double.network = network
+        return double
+    return make
+
+
+def run(double, tmp_path, **extra):
+    report_dir = tmp_path / 'report'
+    variables = dict({'ansible_python_interpreter': sys.executable, 'underlay_verify_report_dir': str(report_dir),
+                      'underlay_verify_wait_timeout': 30,
+                      'underlay_verify_ping_timeout': 1}, **extra)
+    extra_file = tmp_path / 'extra.json'
+    extra_file.write_text(json.dumps(variables))
+    env = double.env()
+    env.update({'ANSIBLE_CONFIG': os.path.join(ROOT, 'ansible.cfg'), 'ANSIBLE_COLLECTIONS_PATH': os.path.join(ROOT, '.collections'),
+                'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_FORCE_COLOR': '0', 'PATH': os.path.dirname(sys.executable) + ':' + env['PATH']})
+    proc = subprocess.run(['ansible-playbook', '-i', 'localhost,', PLAYBOOK, '-e', '@' + str(extra_file)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    report = json.loads((report_dir / 'report.json').read_text()) if (report_dir / 'report.json').exists() else None
+    return proc, report, report_dir
+
+
+def pods_by_node_nic(double):
+    return {(p['spec']['nodeName'], p['metadata']['labels']['underlay.alicloud/nic']): p for p in double.objects('Pod', NS)}
+
+
+def failed_cells(report):
+    return sorted((row['pod'], key) for row in report['rows'] for key, cell in row['cells'].items() if cell['status'] == 'fail')
+
+
+def test_green_run_and_cleanup(cluster, tmp_path):
+    double = cluster(nodes=2)
+    proc, report, report_dir = run(double, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert report['result'] == 'pass' and not report['failures']
+    # 2 nodes x 2 NICs: 4 source pods, each probing its node, 3 pods (12 pairs) and 2 Services
+    assert len(report['rows']) == 4 and report['probes'] == 4 * (1 + 3 + 2)
+    assert report['checks']['pod']['ok'] == 12 and report['checks']['node']['ok'] == 4
+    assert report['checks']['service']['ok'] == 8 and report['checks']['pool']['ok'] == 4
+    # one exec per source pod, not per pair
+    execs = double.request_counts()['execs']
+    assert len(execs) == 4 and len({e['pod'] for e in execs}) == 4
+    assert all(e['namespace'] == NS and e['command'][:2] == ['sh', '-c'] for e in execs)
+    # each pod got its address from its own node x NIC pool (the double's IPAM), and the report says so
+    for row in report['rows']:
+        assert row['pool'][0]['pool'] == '%s-%s-v4' % (row['node'], row['nic'])
+        assert row['pool'][0]['reason'] == 'in pool %s-%s-v4' % (row['node'], row['nic'])
+    assert 'Underlay connectivity (underlay-verify): PASS (4 exec calls, 24 probes)' in proc.stdout
+    for name in ('report.json', 'report.md', 'report.html'):
+        assert (report_dir / name).stat().st_size > 0
+    assert not (report_dir / 'diagnostics.yaml').exists()
+    # cleanup: namespace, DaemonSets, Services and pods are gone
+    assert not double.get('Namespace', NS)
+    assert not double.objects('Pod', NS) and not double.objects('DaemonSet', NS) and not double.objects('Service', NS)
+
+
+def test_one_broken_pair_marks_that_cell_and_fails(cluster, tmp_path):
+    double = cluster(nodes=2)
+    # the node-1/eth0 pod (first free IP .185) cannot reach the node-2/eth1 pod (.161)
+    double.network.broken.add(('172.31.199.185', '192.168.0.161'))
+    proc, report, report_dir = run(double, tmp_path)
+    assert proc.returncode != 0
+    assert report['result'] == 'fail' and report['failed_checks'] == ['pod']
+    rows = {(r['node'], r['nic']): r['pod'] for r in report['rows']}
+    assert failed_cells(report) == [(rows[('node-1', 'eth0')], 'pod/' + rows[('node-2', 'eth1')])]
+    failure = report['failures'][0]
+    assert failure['address'] == '192.168.0.161' and failure['command'] == 'ping -c 2 -w 3 -W 1 192.168.0.161'
+    assert '0 packets received, 100% packet loss' in failure['output']
+    assert 'Underlay verification FAILED: pod' in proc.stdout
+    html = (report_dir / 'report.html').read_text()
+    assert html.count('<td class="fail">') == 1 and '$ ping -c 2 -w 3 -W 1 192.168.0.161' in html
+    # diagnostics collected before failing
+    assert 'SpiderCoordinator phase(s): default=Synced' in proc.stdout
+    diag = yaml.safe_load((report_dir / 'diagnostics.yaml').read_text())
+    assert diag['failure'].startswith('Underlay verification FAILED: pod')
+    assert [c['status']['phase'] for c in diag['spidercoordinators']] == ['Synced']
+    assert len(diag['pods']) == 4 and {p['metadata']['name'] for p in diag['spiderippools']} >= {'node-1-eth0-v4', 'node-2-eth1-v4'}
+    assert len(diag['daemonsets']) == 2 and len(diag['services']) == 2
+    assert 'events' in diag and 'spidermultusconfigs' in diag and 'network_attachment_definitions' in diag
+    # and still cleaned up
+    assert not double.objects('Pod', NS)
+
+
+def test_ip_outside_pool_then_rerun_on_more_nodes(cluster, tmp_path):
+    double = cluster(nodes=2, allocator=MisallocatingPools)
+    proc, report, _ = run(double, tmp_path, underlay_verify_keep=True)
+    assert proc.returncode != 0
+    assert report['failed_checks'] == ['pool']
+    bad = [p for row in report['rows'] for p in row['pool'] if p['status'] == 'fail']
+    assert [(b['address'], b['reason']) for b in bad] == [(
+        '192.168.0.160', '192.168.0.160 is outside pool node-2-eth1-v4 for node node-2 and network kube-system/ipvlan-eth1; '
+                         'it belongs to pool node-1-eth1-v4')]
+    assert 'FAIL pool: ' in proc.stdout and '192.168.0.160 is outside pool node-2-eth1-v4' in proc.stdout
+    # kept: the workloads stay; exec calls = pods (4), pod pairs = 12
+    kept = {p['metadata']['name'] for p in double.objects('Pod', NS)}
+    assert len(kept) == 4 and double.request_counts()['exec_count'] == 4
+    # a third node joins; the re-run reuses the kept workloads and covers it: 6 pods, 30 pairs, 6 execs
+    node_ip, eth0, eth1 = TOPOLOGY['node-3']
+    double.add_node('node-3', internal_ip=node_ip)
+    for nic, ips in (('eth0', eth0), ('eth1', eth1)):
+        double.apply({'apiVersion': POOL_API, 'kind': 'SpiderIPPool', 'metadata': {'name': 'node-3-%s-v4' % nic},
+                      'spec': {'ips': [ips], 'subnet': SUBNETS[nic][0], 'nodeName': ['node-3'], 'multusName': ['kube-system/ipvlan-%s' % nic]}})
+    double.reset_stats()
+    proc, report, _ = run(double, tmp_path)
+    assert report['failed_checks'] == ['pool'] and len(report['rows']) == 6
+    assert report['checks']['pod']['total'] == 30 and report['checks']['pod']['ok'] == 30
+    assert double.request_counts()['exec_count'] == 6 == report['exec_calls']
+    assert kept < {row['pod'] for row in report['rows']}  # the kept pods were reused, not recreated
+    assert not double.objects('Pod', NS)
+
+
+def test_render_mode_does_nothing(cluster, tmp_path):
+    double = cluster(nodes=1)
+    double.reset_stats()
+    proc, report, _ = run(double, tmp_path, underlay_mode='render')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'underlay_verify skipped: underlay_mode is render' in proc.stdout
+    assert report is None and double.request_counts()['total'] == 0
