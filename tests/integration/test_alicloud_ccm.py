@@ -221,9 +221,10 @@ def test_bad_input_fails_before_any_change(kube_factory):  # noqa: F811 pylint: 
                     'alicloud_ccm_access_key_secret is empty: set it, or export ALIBABA_CLOUD_ACCESS_KEY_SECRET']),
     }
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(cases)) as pool:
-        futures = {name: pool.submit(run_playbook, double, *args, **kwargs) for name, (args, kwargs, _) in cases.items()}
+        futures = {name: pool.submit(run_playbook, double, *case[0], **case[1]) for name, case in cases.items()}
         results = {name: future.result() for name, future in futures.items()}
-    for name, (_, _, messages) in cases.items():
+    for name, case in cases.items():
+        messages = case[2]
         output = results[name].stdout + results[name].stderr
         assert results[name].returncode != 0, name
         for message in messages:
