@@ -47,12 +47,15 @@ class Stats:
     def reset(self):
         with self.lock:
             self.counts = collections.Counter()
+            self.dry_run = collections.Counter()
             self.execs = []
             self.total = 0
 
-    def count(self, verb, resource):
+    def count(self, verb, resource, dry_run=False):
         with self.lock:
             self.counts['%s %s' % (verb, resource)] += 1
+            if dry_run:
+                self.dry_run['%s %s' % (verb, resource)] += 1
             self.total += 1
 
     def record_exec(self, entry):
@@ -62,6 +65,7 @@ class Stats:
     def snapshot(self):
         with self.lock:
             return {'total': self.total, 'requests': dict(sorted(self.counts.items())),
+                    'dry_run_requests': dict(sorted(self.dry_run.items())),
                     'exec_count': len(self.execs), 'execs': list(self.execs)}
 
 
@@ -394,23 +398,23 @@ def _make_handler(emu):  # noqa: C901 - the request router
                 emu.stats.count('get', label)
                 self._send_read(res, store.get(res, namespace, name))
             elif method == 'POST' and name is None:
-                emu.stats.count('create', label)
+                emu.stats.count('create', label, dry_run)
                 self._send(201, store.create(res, namespace, self._json_body(raw), dry_run, manager))
             elif method == 'PUT' and name is not None:
-                emu.stats.count('update', label)
+                emu.stats.count('update', label, dry_run)
                 self._send(200, store.update(res, namespace, name, self._json_body(raw), dry_run, sub, manager))
             elif method == 'PATCH' and name is not None:
                 ctype = self.headers.get('Content-Type', '')
-                emu.stats.count('apply' if ctype.startswith('application/apply-patch') else 'patch', label)
+                emu.stats.count('apply' if ctype.startswith('application/apply-patch') else 'patch', label, dry_run)
                 force = _flag(query, 'force')
                 existed = self._exists(res, namespace, name)
                 result = store.patch(res, namespace, name, ctype, raw, dry_run, sub, manager, force)
                 self._send(200 if existed else 201, result)
             elif method == 'DELETE' and name is not None:
-                emu.stats.count('delete', label)
+                emu.stats.count('delete', label, dry_run)
                 self._send(200, store.delete(res, namespace, name, dry_run))
             elif method == 'DELETE':
-                emu.stats.count('deletecollection', label)
+                emu.stats.count('deletecollection', label, dry_run)
                 self._send(200, store.delete_collection(res, namespace, label_sel, field_sel, dry_run))
             else:
                 raise ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested '
