@@ -11,6 +11,7 @@ import copy
 import functools
 import ipaddress
 import json
+import re
 
 from kube_kubelet import NodeCIDRAllocator
 from kube_store import ApiError, Resource
@@ -288,11 +289,52 @@ def pool_controller(store, etype, res, obj):
             store.update(store.by_kind(pool['apiVersion'], 'SpiderIPPool'), None, meta['name'], body, _internal=True)
 
 
+def _cluster_cidrs(store):
+    """Pod and service CIDRs as the Spiderpool controller finds them: kube-system/kubeadm-config, else a
+    kube-controller-manager pod's flags; None when neither exists (issue #3054)."""
+    for cm in store.iter_objects('ConfigMap'):
+        if (cm['metadata'].get('namespace'), cm['metadata']['name']) == ('kube-system', 'kubeadm-config'):
+            text = (cm.get('data') or {}).get('ClusterConfiguration', '')
+            pods, svcs = re.search(r'podSubnet:\s*(\S+)', text), re.search(r'serviceSubnet:\s*(\S+)', text)
+            if pods and svcs:
+                return pods.group(1).split(','), svcs.group(1).split(',')
+    for pod in store.iter_objects('Pod'):
+        if pod['metadata'].get('namespace') == 'kube-system' and \
+                (pod['metadata'].get('labels') or {}).get('component') == 'kube-controller-manager':
+            flags = ' '.join(a for c in pod['spec'].get('containers') or [] for a in (c.get('command') or [])
+                             + (c.get('args') or []))
+            pods = re.search(r'--cluster-cidr=(\S+)', flags)
+            svcs = re.search(r'--service-cluster-ip-range=(\S+)', flags)
+            if pods and svcs:
+                return pods.group(1).split(','), svcs.group(1).split(',')
+    return None
+
+
+def coordinator_controller(store, _etype, _res, _obj):
+    """SpiderCoordinators without a phase, or NotReady, become Synced once the cluster CIDRs are found."""
+    for scc in store.iter_objects('SpiderCoordinator'):
+        if (scc.get('status') or {}).get('phase') == 'Synced':
+            continue
+        cidrs = _cluster_cidrs(store)
+        if cidrs:
+            status = {'phase': 'Synced', 'overlayPodCIDR': cidrs[0], 'serviceCIDR': cidrs[1]}
+        else:
+            status = {'phase': 'NotReady', 'reason': 'Neither kubeadm-config ConfigMap nor kube-controller-manager '
+                                                     'Pod can be found'}
+        if scc.get('status') != status:
+            body = copy.deepcopy(scc)
+            body['status'] = status
+            body['metadata'].pop('resourceVersion', None)
+            store.update(store.by_kind(scc['apiVersion'], 'SpiderCoordinator'), None, scc['metadata']['name'], body,
+                         subresource='status', _internal=True)
+
+
 def install_webhooks(store):
     _nad_resource(store)
     store.admission.append(admission)
     store.controllers.append(smc_controller)
     store.controllers.append(pool_controller)
+    store.controllers.append(coordinator_controller)
 
 
 # ---- IPAM ------------------------------------------------------------------------------------------------

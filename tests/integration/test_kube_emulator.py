@@ -641,6 +641,17 @@ def test_spiderpool_webhooks(kube_factory, spiderpool_crds):  # noqa: F811
                                             'default_ipv6_ippool': []}
     smcs.delete(name='ipvlan-eth0', namespace='kube-system')
     assert double.objects('NetworkAttachmentDefinition') == []
+    # SpiderCoordinator: NotReady without kubeadm-config or a kube-controller-manager pod (#3054), then Synced
+    sccs = dc.resources.get(api_version=POOL_API, kind='SpiderCoordinator')
+    sccs.create(body={'apiVersion': POOL_API, 'kind': 'SpiderCoordinator', 'metadata': {'name': 'default'},
+                      'spec': {'mode': 'auto', 'podCIDRType': 'auto'}})
+    status = double.get('SpiderCoordinator', 'default')['status']
+    assert status['phase'] == 'NotReady' and 'kubeadm-config' in status['reason']
+    double.apply({**configmap('kubeadm-config', data={'ClusterConfiguration': 'networking:\n  podSubnet: '
+                                                      '10.244.0.0/16\n  serviceSubnet: 10.96.0.0/12\n'}),
+                  'metadata': {'name': 'kubeadm-config', 'namespace': 'kube-system'}})
+    assert double.get('SpiderCoordinator', 'default')['status'] == {
+        'phase': 'Synced', 'overlayPodCIDR': ['10.244.0.0/16'], 'serviceCIDR': ['10.96.0.0/12']}
 
 
 def test_pod_ips_from_spiderippools(kube_factory, spiderpool_crds):  # noqa: F811
