@@ -21,6 +21,17 @@ def count_ips(entries):
     return total
 
 
+def plain(value):
+    """ansible-inventory marks cloud strings as {"__ansible_unsafe": s}; unwrap them."""
+    if isinstance(value, dict):
+        if set(value) == {'__ansible_unsafe'}:
+            return value['__ansible_unsafe']
+        return dict((k, plain(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
 def rendered_objects(render_dir):
     for path in sorted(glob.glob(os.path.join(render_dir, '**', '*.yaml'), recursive=True)):
         with open(path, encoding='utf-8') as handle:
@@ -35,9 +46,9 @@ def main():
     parser.add_argument('--render-dir', required=True)
     args = parser.parse_args()
 
-    listing = json.loads(subprocess.run(
+    listing = plain(json.loads(subprocess.run(
         ['ansible-inventory', '-i', args.inventory, '--list'],
-        check=True, capture_output=True, text=True).stdout)
+        check=True, capture_output=True, text=True).stdout))
     hostvars = listing.get('_meta', {}).get('hostvars', {})
     cluster = sorted(listing.get('k8s_cluster', {}).get('hosts', []) or hostvars)
 
@@ -52,18 +63,19 @@ def main():
                                                  quota.get('enis'), quota.get('ipv4_per_eni')))
 
     kinds = {}
-    capacity = 0
+    capacity = {4: 0, 6: 0}
     for _path, doc in rendered_objects(args.render_dir):
         kinds[doc['kind']] = kinds.get(doc['kind'], 0) + 1
         if doc['kind'] == 'SpiderIPPool':
-            size = count_ips(doc.get('spec', {}).get('ips'))
-            capacity += size
-            spec = doc['spec']
+            spec = doc.get('spec', {})
+            size = count_ips(spec.get('ips'))
+            capacity[6 if ':' in spec.get('subnet', '') else 4] += size
             print('pool %-28s %-24s gw %-16s %3d IPs  node %s' % (
                 doc['metadata']['name'], spec.get('subnet'), spec.get('gateway', '-'), size,
                 ','.join(spec.get('nodeName', []))))
     print('objects: %s' % ', '.join('%d %s' % (n, k) for k, n in sorted(kinds.items())))
-    print('pods that can get an underlay address: %d' % capacity)
+    print('pod addresses in pools: %d IPv4, %d IPv6'
+          % (capacity[4], capacity[6]))
     print('rendered configuration: %s (kubectl apply -k %s)' % (args.render_dir, args.render_dir))
     return 0
 
