@@ -187,7 +187,7 @@ def runs(cloud, tmp_path_factory):
         env, options = scenarios[name]
         options = dict(options)
         futures[name] = pool.submit(play, workdir, env, options.pop('modules', LARGE_MODULES), options.pop('args', ()), **options)
-    yield {name: future for name, future in futures.items()}
+    yield futures
     pool.shutdown(wait=True)
 
 
