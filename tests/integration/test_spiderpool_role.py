@@ -1,0 +1,260 @@
+"""Role underlay.alicloud.spiderpool: the real playbook, kubernetes.core.helm and the real helm v3 binary
+installing a local stand-in of the Spiderpool chart (tests/integration/files/spiderpool-chart) into the
+Kubernetes API double; render mode; and the values keys checked against the real chart's values.yaml."""
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+import yaml
+
+from kube_fixtures import SPIDERPOOL_CRDS, kube_factory  # noqa: F401  pylint: disable=unused-import
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PLAYBOOK = os.path.join(ROOT, 'playbooks', 'spiderpool.yml')
+CHART = os.path.join(ROOT, 'tests', 'integration', 'files', 'spiderpool-chart')
+HELM = os.path.join(ROOT, '.cache', 'bin', 'helm')
+REFERENCE_VALUES = os.path.normpath(os.path.join(ROOT, '..', 'shared', 'reference', 'spiderpool', 'values.yaml'))
+SCC_STATUS = '/apis/spiderpool.spidernet.io/v2beta1/spidercoordinators/default/status'
+LOCAL_CHART = {'spiderpool_chart_source': 'local', 'spiderpool_chart_path': CHART,
+               'spiderpool_coordinator_retries': 20, 'spiderpool_coordinator_delay': 1, 'spiderpool_wait_timeout': 60}
+
+pytestmark = pytest.mark.skipif(not os.access(HELM, os.X_OK), reason='helm binary not set up (make env)')
+
+
+class CoordinatorController(threading.Thread):
+    """Plays the spiderpool-controller's SpiderCoordinator status: Synced when the cluster has a
+    kubeadm-config (or a kube-controller-manager pod), otherwise only with an explicit podCIDRType
+    (Spiderpool #3054). Writes go through the status subresource, as the controller's do."""
+
+    def __init__(self, double, kubeadm_cluster):
+        super().__init__(daemon=True)
+        self.double, self.kubeadm_cluster = double, kubeadm_cluster
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.2):
+            scc = self.double.get('SpiderCoordinator', 'default')
+            if scc is None:
+                continue
+            if self.kubeadm_cluster or scc['spec'].get('podCIDRType', 'auto') != 'auto':
+                status = {'phase': 'Synced', 'serviceCIDR': ['10.96.0.0/12'], 'overlayPodCIDR': []}
+            else:
+                status = {'phase': 'NotReady',
+                          'reason': 'Neither kubeadm-config ConfigMap nor kube-controller-manager Pod can be found'}
+            if {k: scc.get('status', {}).get(k) for k in status} != status:
+                self.double.http('PATCH', SCC_STATUS, {'status': status}, 'application/merge-patch+json')
+
+    def stop(self):
+        self.done.set()
+        self.join(5)
+
+
+@pytest.fixture
+def cluster(kube_factory):  # noqa: F811  pylint: disable=redefined-outer-name
+    """A double with two nodes (and the real Spiderpool CRDs when available) and a coordinator controller."""
+    crds = SPIDERPOOL_CRDS if os.path.isdir(SPIDERPOOL_CRDS) else None
+    double = kube_factory(crds=crds, simulate_kubelet=True, nodes=['node-1', 'node-2'])
+    controllers = []
+
+    def start(kubeadm_cluster=True):
+        controller = CoordinatorController(double, kubeadm_cluster)
+        controller.start()
+        controllers.append(controller)
+        return double
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+def tool_env(tmp_path, double=None):
+    env = dict(os.environ) if double is None else double.env()
+    env.update({
+        'PATH': os.pathsep.join([os.path.dirname(sys.executable), os.path.dirname(HELM), env.get('PATH', '')]),
+        'ANSIBLE_CONFIG': os.path.join(ROOT, 'ansible.cfg'),
+        'ANSIBLE_COLLECTIONS_PATH': os.path.join(ROOT, '.collections'),
+        'ANSIBLE_INVENTORY_ENABLED': 'ansible.builtin.host_list',
+        'ANSIBLE_LOCAL_TEMP': str(tmp_path / 'ansible-tmp'), 'ANSIBLE_NOCOLOR': '1',
+        'HELM_CACHE_HOME': str(tmp_path / 'helm' / 'cache'), 'HELM_CONFIG_HOME': str(tmp_path / 'helm' / 'config'),
+        'HELM_DATA_HOME': str(tmp_path / 'helm' / 'data'),
+    })
+    return env
+
+
+class Run:
+    def __init__(self, proc):
+        self.rc, self.out = proc.returncode, proc.stdout + proc.stderr
+        recap = [line for line in self.out.splitlines() if line.startswith('localhost') and 'changed=' in line]
+        fields = dict(item.split('=') for item in recap[-1].split(':', 1)[1].split()) if recap else {}
+        self.changed = int(fields['changed']) if fields else None
+
+
+def run_role(tmp_path, double=None, check=False, **variables):
+    extra = tmp_path / 'extra.json'
+    extra.write_text(json.dumps(dict({'ansible_python_interpreter': sys.executable}, **variables)))
+    cmd = ['ansible-playbook', '-i', 'localhost,', PLAYBOOK, '-e', '@' + str(extra)] + (['--check'] if check else [])
+    proc = subprocess.run(cmd, env=tool_env(tmp_path, double), capture_output=True, text=True, timeout=300, check=False)
+    return Run(proc)
+
+
+def helm_json(tmp_path, double, *args):
+    proc = subprocess.run([HELM, *args, '--namespace', 'kube-system', '-o', 'json'], env=tool_env(tmp_path, double),
+                          capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(proc.stdout)
+
+
+def init_containers(daemonset):
+    return {c['name']: c['image'] for c in daemonset['spec']['template']['spec'].get('initContainers') or []}
+
+
+def test_install_then_rerun_is_unchanged(cluster, tmp_path):
+    double = cluster(kubeadm_cluster=True)
+    first = run_role(tmp_path, double, **LOCAL_CHART)
+    assert first.rc == 0, first.out
+    assert first.changed >= 1
+    assert helm_json(tmp_path, double, 'get', 'values', 'spiderpool') == {
+        'ipam': {'enableStatefulSet': False},
+        'multus': {'multusCNI': {'defaultCniCRName': 'ipvlan-eth0'}},
+        'plugins': {'installCNI': False},     # ipvlan_cni installs the plugins by default
+    }
+    release = helm_json(tmp_path, double, 'list')
+    assert [(r['name'], r['chart'], r['status']) for r in release] == [('spiderpool', 'spiderpool-1.2.2', 'deployed')]
+    conf = double.get('ConfigMap', 'spiderpool-conf', 'kube-system')
+    assert conf['data']['clusterNetwork'] == 'ipvlan-eth0'
+    assert 'enableStatefulSet: false' in conf['data']['conf.yml']
+    agent = double.get('DaemonSet', 'spiderpool-agent', 'kube-system')
+    assert agent['status']['numberReady'] == 2
+    assert list(init_containers(agent)) == ['install-multus']
+    assert double.get('Deployment', 'spiderpool-controller', 'kube-system')['status']['readyReplicas'] == 1
+    assert double.get('SpiderCoordinator', 'default')['status']['phase'] == 'Synced'
+
+    second = run_role(tmp_path, double, **LOCAL_CHART)
+    assert second.rc == 0, second.out
+    assert second.changed == 0, second.out
+    assert helm_json(tmp_path, double, 'history', 'spiderpool')[-1]['revision'] == 1
+
+
+def test_chart_installs_cni_user_values_win_and_check_mode_changes_nothing(cluster, tmp_path):
+    double = cluster(kubeadm_cluster=True)
+    settings = {**LOCAL_CHART, 'ipvlan_cni_install_method': 'chart', 'spiderpool_first_nic': 'eth1',
+                'spiderpool_image_registry_override': 'ghcr.m.daocloud.io',
+                'spiderpool_values': {'multus': {'multusCNI': {'install': False}}, 'ipam': {'enableIPv6': False}}}
+    first = run_role(tmp_path, double, **settings)
+    assert first.rc == 0, first.out
+    values = helm_json(tmp_path, double, 'get', 'values', 'spiderpool')
+    assert values['plugins'] == {'installCNI': True}
+    assert values['multus'] == {'multusCNI': {'defaultCniCRName': 'ipvlan-eth1', 'install': False}}
+    assert values['ipam'] == {'enableStatefulSet': False, 'enableIPv6': False}
+    assert values['global'] == {'imageRegistryOverride': 'ghcr.m.daocloud.io'}
+    agent = double.get('DaemonSet', 'spiderpool-agent', 'kube-system')
+    assert init_containers(agent) == {'install-cni': 'ghcr.m.daocloud.io/spidernet-io/spiderpool/spiderpool-plugins:87fd4a40'}
+
+    changed = {**settings, 'spiderpool_values': {'ipam': {'enableIPv6': True}}}
+    checked = run_role(tmp_path, double, check=True, **changed)
+    assert checked.rc == 0, checked.out
+    assert checked.changed >= 1
+    assert helm_json(tmp_path, double, 'history', 'spiderpool')[-1]['revision'] == 1
+    assert helm_json(tmp_path, double, 'get', 'values', 'spiderpool') == values
+
+
+def test_coordinator_not_synced_fails_with_cause_and_fix(cluster, tmp_path):
+    double = cluster(kubeadm_cluster=False)
+    settings = {**LOCAL_CHART, 'spiderpool_coordinator_retries': 3}
+    failed = run_role(tmp_path, double, **settings)
+    assert failed.rc != 0
+    assert ('spiderpool: SpiderCoordinator default is NotReady (Neither kubeadm-config ConfigMap nor '
+            'kube-controller-manager Pod can be found) after 3s') in failed.out
+    assert 'Known cause (Spiderpool #3054)' in failed.out
+    assert 'spiderpool_values: {coordinator: {podCIDRType: none}}' in failed.out
+
+    # The documented fix on a re-run: the upgrade does not touch the coordinator (post-install only),
+    # the role carries podCIDRType to it.
+    fixed = {**LOCAL_CHART, 'spiderpool_values': {'coordinator': {'podCIDRType': 'none'}}}
+    second = run_role(tmp_path, double, **fixed)
+    assert second.rc == 0, second.out
+    scc = double.get('SpiderCoordinator', 'default')
+    assert scc['spec']['podCIDRType'] == 'none' and scc['status']['phase'] == 'Synced'
+    third = run_role(tmp_path, double, **fixed)
+    assert third.rc == 0 and third.changed == 0, third.out
+
+
+def test_local_chart_of_another_version_is_refused(cluster, tmp_path):
+    double = cluster()
+    r = run_role(tmp_path, double, **{**LOCAL_CHART, 'spiderpool_chart_version': '1.2.1'})
+    assert r.rc != 0
+    assert 'spiderpool: {0} is chart spiderpool 1.2.2, expected spiderpool 1.2.1'.format(CHART) in r.out
+    assert double.objects('Secret', 'kube-system') == []
+
+
+def test_render_writes_values_and_contacts_nothing(kube_factory, tmp_path):  # noqa: F811
+    double = kube_factory()
+    double.reset_stats()
+    out = tmp_path / 'render'
+    variables = dict(underlay_mode='render', underlay_render_dir=str(out), spiderpool_helm_binary='/nonexistent/helm',
+                     spiderpool_chart_source='oci', spiderpool_chart_oci_ref='oci://registry.example/charts/spiderpool')
+    first = run_role(tmp_path, double, **variables)
+    assert first.rc == 0, first.out
+    assert double.request_counts()['total'] == 0, 'render mode must not contact the cluster'
+    values = yaml.safe_load((out / 'helm' / 'spiderpool-values.yaml').read_text())
+    assert values == {'ipam': {'enableStatefulSet': False},
+                      'multus': {'multusCNI': {'defaultCniCRName': 'ipvlan-eth0'}},
+                      'plugins': {'installCNI': False}}
+    readme = (out / 'helm' / 'README.md').read_text()
+    assert 'helm upgrade --install spiderpool oci://registry.example/charts/spiderpool' in readme
+    assert '--version 1.2.2 --namespace kube-system' in readme
+    kustomization = yaml.safe_load((out / 'kustomization.yaml').read_text())
+    assert kustomization['resources'] == [], 'Helm values are not kustomize resources'
+    again = run_role(tmp_path, double, **variables)
+    assert again.rc == 0 and again.changed == 0, again.out
+
+
+def test_bad_input_fails_in_one_line_and_touches_nothing(kube_factory, tmp_path):  # noqa: F811
+    double = kube_factory()
+    double.reset_stats()
+    r = run_role(tmp_path, double, spiderpool_chart_source='oci', spiderpool_chart_oci_ref='registry.example/spiderpool')
+    assert r.rc != 0
+    assert "spiderpool: bad input - mode=apply render_dir='', chart_source=oci oci_ref='registry.example/spiderpool'" in r.out
+    assert double.request_counts()['total'] == 0
+
+
+def leaf_paths(tree, prefix=()):
+    if isinstance(tree, dict) and tree:
+        for key, value in tree.items():
+            yield from leaf_paths(value, prefix + (key,))
+    else:
+        yield prefix
+
+
+def has_path(tree, path):
+    for key in path:
+        if not isinstance(tree, dict) or key not in tree:
+            return False
+        tree = tree[key]
+    return True
+
+
+@pytest.fixture
+def reference_values():
+    if not os.path.isfile(REFERENCE_VALUES):
+        pytest.skip('real chart values.yaml not available at %s' % REFERENCE_VALUES)
+    with open(REFERENCE_VALUES) as handle:
+        return yaml.safe_load(handle)
+
+
+def test_every_values_key_the_role_sets_exists_in_the_real_chart(reference_values, tmp_path):
+    out = tmp_path / 'render'
+    r = run_role(tmp_path, underlay_mode='render', underlay_render_dir=str(out), ipvlan_cni_install_method='chart',
+                 spiderpool_image_registry_override='ghcr.m.daocloud.io')
+    assert r.rc == 0, r.out
+    values = yaml.safe_load((out / 'helm' / 'spiderpool-values.yaml').read_text())
+    paths = list(leaf_paths(values))
+    assert len(paths) == 4
+    assert [p for p in paths if not has_path(reference_values, p)] == []
+
+
+def test_stand_in_chart_values_are_real_chart_keys(reference_values):
+    with open(os.path.join(CHART, 'values.yaml')) as handle:
+        stand_in = yaml.safe_load(handle)
+    assert [p for p in leaf_paths(stand_in) if not has_path(reference_values, p)] == []
