@@ -114,12 +114,14 @@ def test_apply_lifecycle_and_render_equals_apply(double, tmp_path):
     inventory = base_inventory()
     path = write_inventory(tmp_path, inventory)
     env = env_for(double)
-    double.apply(stale_pool('gone-eth0-v4', ['172.31.199.100']))
+    # A pool of a node that left the cluster, holding an address master's ENI now has.
+    double.apply(stale_pool('gone-eth0-v4', ['172.31.199.185']))
     double.apply(stale_pool('busy-eth0-v4', ['172.31.199.101']))
     set_allocated(double, 'busy-eth0-v4', {'172.31.199.101': 'default/old-app'})
     double.apply(stale_pool('hand-made', ['10.9.0.5'], subnet='10.9.0.0/24', labels={'team': 'db'}))
 
-    # 1. Create: placeholder replaced, pools created, stale empty pool pruned, busy one kept.
+    # 1. Create: placeholder replaced, stale empty pool pruned before its address is reused,
+    #    pools created, the stale pool a pod still uses kept.
     first = ok(playbook(path, env))
     assert first.changed == 1
     smc = smcs(double)['ipvlan-eth0']
