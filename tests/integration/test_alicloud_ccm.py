@@ -264,3 +264,22 @@ def test_render_mode_writes_no_secret_and_contacts_nothing(kube_factory, tmp_pat
     assert built.returncode == 0, built.stderr
     kinds = sorted(doc['kind'] for doc in yaml.safe_load_all(built.stdout))
     assert kinds == ['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'ServiceAccount']
+
+    # RAM role credentials (no key in the environment at all) and the LoadBalancer examples:
+    # the key-less cloud-config and the Services join the directory and its kustomization.
+    again = run_playbook(double, '-e', 'underlay_mode=render', '-e', 'underlay_render_dir=%s' % render,
+                         '-e', 'alicloud_ccm_cluster_cidr=%s' % CIDR, '-e', 'alicloud_ccm_credentials=ram_role',
+                         '-e', '{"alicloud_ccm_loadbalancer_services": "{{ alicloud_ccm_loadbalancer_examples }}"}',
+                         ak_id='', ak_secret='')
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr
+    assert double.request_counts()['total'] == 0
+    [config] = list(yaml.safe_load_all((render / 'alicloud-ccm' / 'cloud-config.yaml').read_text()))
+    assert config['kind'] == 'Secret'
+    assert json.loads(base64.b64decode(config['data']['cloud-config.conf'])) == {'Global': {}}
+    built = subprocess.run([os.path.join(VENV_BIN, 'kubectl'), 'kustomize', str(render)],
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert built.returncode == 0, built.stderr
+    services = [doc for doc in yaml.safe_load_all(built.stdout) if doc['kind'] == 'Service']
+    assert sorted(svc['metadata']['name'] for svc in services) == ['http-service', 'tcp-service']
+    assert {svc['spec']['externalTrafficPolicy'] for svc in services} == {'Local'}
+    assert len([doc for doc in yaml.safe_load_all(built.stdout) if doc['kind'] == 'Secret']) == 1
