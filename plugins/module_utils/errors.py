@@ -65,23 +65,38 @@ def _one_line(text):
     return ' '.join(text.split())
 
 
-def _transport_message(exc):
-    """Short reason for a connection-level failure (refused, timeout, DNS, TLS)."""
+# (text in the transport error, short reason, code); ConnectionError is retried, TLSError is not.
+_TRANSPORT_FAILURES = (
+    ('Connection refused', 'connection refused', CONNECTION_ERROR_CODE),
+    ('timed out', 'timed out', CONNECTION_ERROR_CODE),
+    ('Name or service not known', 'host name not resolvable', CONNECTION_ERROR_CODE),
+    ('nodename nor servname', 'host name not resolvable', CONNECTION_ERROR_CODE),
+    ('Temporary failure in name resolution', 'host name not resolvable', CONNECTION_ERROR_CODE),
+    ('RemoteDisconnected', 'connection closed by the server', CONNECTION_ERROR_CODE),
+    ('Connection reset', 'connection reset', CONNECTION_ERROR_CODE),
+    ('Connection aborted', 'connection aborted', CONNECTION_ERROR_CODE),
+    ('CERTIFICATE_VERIFY_FAILED', 'TLS certificate verification failed', 'TLSError'),
+    ('SSLError', 'TLS error', 'TLSError'),
+)
+
+
+def _transport_failure(exc):
+    """``(reason, code)`` for a connection-level failure (refused, timeout, DNS, TLS), else None."""
     inner = getattr(exc, 'inner_exception', None) or exc
     text = getattr(inner, 'message', None) or str(inner)
-    for marker, reason in (('Connection refused', 'connection refused'),
-                           ('timed out', 'timed out'), ('Read timed out', 'timed out'),
-                           ('Name or service not known', 'host name not resolvable'),
-                           ('nodename nor servname', 'host name not resolvable'),
-                           ('Temporary failure in name resolution', 'host name not resolvable'),
-                           ('CERTIFICATE_VERIFY_FAILED', 'TLS certificate verification failed'),
-                           ('SSLError', 'TLS error'),
-                           ('RemoteDisconnected', 'connection closed by the server'),
-                           ('Connection reset', 'connection reset'),
-                           ('Connection aborted', 'connection aborted')):
+    for marker, reason, code in _TRANSPORT_FAILURES:
         if marker in text:
-            return reason, True
-    return text, False
+            return reason, code
+    return None
+
+
+def _retry_after_seconds(exc):
+    """The server's x-acs-retry-after hint (the SDK keeps it in milliseconds) in seconds."""
+    value = getattr(exc, 'retry_after', None)
+    try:
+        return float(value) / 1000.0 if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def from_sdk_exception(exc, action, secrets=(), endpoint=None):
@@ -99,8 +114,7 @@ def from_sdk_exception(exc, action, secrets=(), endpoint=None):
         # The raw server body: the SDK's own .message is prefixed with "code: 400, ...".
         return AlicloudApiError(action, data.get('Code') or code, redact(data.get('Message'), secrets),
                                 request_id=data.get('RequestId') or getattr(exc, 'request_id', None),
-                                status=status or data.get('statusCode'),
-                                retry_after=getattr(exc, 'retry_after', None))
+                                status=status or data.get('statusCode'), retry_after=_retry_after_seconds(exc))
     if code and type(exc).__name__ != 'UnretryableException':
         # ClientException raised by the SDK itself, e.g. InvalidCredentials, ParameterMissing.
         return AlicloudApiError(action, code, redact(getattr(exc, 'message', None) or str(exc), secrets),
@@ -110,10 +124,10 @@ def from_sdk_exception(exc, action, secrets=(), endpoint=None):
         return AlicloudApiError(action, 'InvalidCredentials', redact(
             'no usable credentials: set access_key_id and access_key_secret (or ALIBABA_CLOUD_ACCESS_KEY_ID and '
             'ALIBABA_CLOUD_ACCESS_KEY_SECRET), a profile, or another source of the default credential chain', secrets))
-    reason, is_connection = _transport_message(exc)
+    transport = _transport_failure(exc)
     where = (' %s' % endpoint) if endpoint else ''
-    if is_connection:
-        return AlicloudApiError(action, CONNECTION_ERROR_CODE, redact('cannot connect to%s: %s' % (where, reason), secrets))
+    if transport:
+        return AlicloudApiError(action, transport[1], redact('cannot connect to%s: %s' % (where, transport[0]), secrets))
     if inner is not None and 'json format' in str(inner):
         return AlicloudApiError(action, 'InvalidResponse', redact(
             'the endpoint%s did not answer with an Alibaba API response: %s' % (where, str(inner)[:200]), secrets))

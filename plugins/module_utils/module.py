@@ -164,6 +164,8 @@ class AlicloudModule:
             self.run()
         except AlicloudApiError as err:
             self.fail_on_api_error(err)
+        except ValueError as exc:  # bad values found while building a request or reading a response
+            self.fail(str(exc))
         self.module.exit_json(**self.result)
 
     @classmethod

@@ -32,6 +32,14 @@ def test_from_sdk_client_exception_uses_raw_body():
     assert str(err) == 'DescribeInstances failed: Throttling.User: Request was denied. key ******** (RequestId: R1)'
 
 
+def test_throttling_hint_is_converted_to_seconds():
+    exceptions = pytest.importorskip('alibabacloud_tea_openapi.exceptions')
+    exc = exceptions.ThrottlingException(status_code=400, code='Throttling.User', message='x', request_id='R3', retry_after=1500,
+                                         data={'RequestId': 'R3', 'Code': 'Throttling.User', 'Message': 'slow down'})
+    err = from_sdk_exception(exc, 'DescribeInstances')
+    assert (err.code, err.retry_after) == ('Throttling.User', 1.5)
+
+
 def test_from_sdk_server_exception():
     exceptions = pytest.importorskip('alibabacloud_tea_openapi.exceptions')
     exc = exceptions.ServerException(status_code=503, code='ServiceUnavailable', message='x', request_id='R2',
@@ -61,6 +69,13 @@ def test_connection_refused_becomes_connection_error():
                                       "(Caused by NewConnectionError(...: [Errno 111] Connection refused))"))
     err = from_sdk_exception(exc, 'DescribeInstances', endpoint='127.0.0.1:1')
     assert str(err) == 'DescribeInstances failed: ConnectionError: cannot connect to 127.0.0.1:1: connection refused'
+
+
+def test_tls_failure_is_not_a_retryable_connection_error():
+    exc = UnretryableException(_Inner("HTTPSConnectionPool(host='ecs.example', port=443): Max retries exceeded "
+                                      "(Caused by SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] ...')))"))
+    err = from_sdk_exception(exc, 'DescribeInstances', endpoint='ecs.example')
+    assert (err.code, err.message) == ('TLSError', 'cannot connect to ecs.example: TLS certificate verification failed')
 
 
 def test_non_json_answer_and_missing_credentials():
