@@ -437,7 +437,7 @@ def _make_handler(emu):  # noqa: C901 - the request router
         def _watch(self, res, namespace, label_sel, field_sel, query):
             timeout = float((query.get('timeoutSeconds') or ['1800'])[0])
             rv = (query.get('resourceVersion') or [None])[0]
-            events = store.watch(res, namespace, label_sel, field_sel, rv, timeout)
+            events = store.watch(res, namespace, label_sel, field_sel, rv, timeout, _flag(query, 'sendInitialEvents'))
             self.send_response(200)
             self.send_header('Content-Type', 'application/json')
             self.send_header('Transfer-Encoding', 'chunked')

@@ -369,7 +369,10 @@ class Store:
                     continue
                 if fields and not match_terms(fields, field_values(obj, fields)):
                     continue
-                items.append(self._served(res, obj, deep=False))
+                item = self._served(res, obj, deep=False)
+                if not res.custom:  # typed lists of built-in kinds omit the items' TypeMeta
+                    del item['apiVersion'], item['kind']
+                items.append(item)
             return {'kind': res.kind + 'List', 'apiVersion': res.api_version,
                     'metadata': {'resourceVersion': str(self.rv)}, 'items': items}
 
@@ -669,12 +672,13 @@ class Store:
         with self.lock:
             listed = self.list(res, namespace, label_selector, field_selector)
             for item in listed['items']:
-                self.delete(res, namespace, item['metadata']['name'], dry_run)
+                self.delete(res, item['metadata'].get('namespace'), item['metadata']['name'], dry_run)
             return listed
 
     # ---- watch ------------------------------------------------------------------------------
-    def watch(self, res, namespace, label_selector, field_selector, resource_version, timeout):
-        """Yield (type, object) pairs until `timeout` seconds pass."""
+    def watch(self, res, namespace, label_selector, field_selector, resource_version, timeout, send_initial=False):
+        """Yield (type, object) pairs until `timeout` seconds pass. With send_initial (the watch-list
+        protocol) the existing objects come first, closed by a BOOKMARK marked initial-events-end."""
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector)
         deadline = time.monotonic() + timeout
@@ -688,7 +692,7 @@ class Store:
                 not fields or match_terms(fields, field_values(obj, fields)))
 
         with self.lock:
-            if resource_version in (None, '', '0'):
+            if send_initial or resource_version in (None, '', '0'):
                 initial = [self._served(res, o) for o in self._table(res).values()
                            if wanted(res.group, res.plural, o)]
                 since = self.rv
@@ -696,6 +700,9 @@ class Store:
                 initial, since = [], int(resource_version)
         for obj in initial:
             yield 'ADDED', obj
+        if send_initial:
+            yield 'BOOKMARK', {'apiVersion': res.api_version, 'kind': res.kind, 'metadata': {
+                'resourceVersion': str(since), 'annotations': {'k8s.io/initial-events-end': 'true'}}}
         while True:
             with self.cond:
                 pending = [e for e in self.events if e[0] > since]

@@ -96,6 +96,13 @@ def test_list_kind_and_selectors(kube):  # noqa: F811
     assert names(field_selector='metadata.name=two') == ['two']
     assert names(field_selector='metadata.name!=two,metadata.namespace=default', label_selector='tier') == [
         'one', 'three']
+    # items of built-in lists carry no apiVersion/kind, as the real apiserver's JSON
+    # (the dynamic client fills them in again)
+    code, raw = kube.http('GET', '/api/v1/namespaces/default/configmaps')
+    assert code == 200 and raw['kind'] == 'ConfigMapList' and 'kind' not in raw['items'][0]
+    assert cms.get(namespace='default').to_dict()['items'][0]['kind'] == 'ConfigMap'
+    cms.delete(namespace='default', label_selector='tier=web')
+    assert names() == ['two']
 
 
 def test_discovery_and_scope(kube):  # noqa: F811
@@ -572,6 +579,8 @@ def test_kubectl_get_and_apply_kustomize(kube, tmp_path, spiderpool_crds):  # no
     # kubectl exec speaks the WebSocket protocol
     kube.set_exec_table([{'pod': 'box', 'command': '^id -u$', 'stdout': '0\n'}])
     kubectl('run', 'box', '--image=busybox')
+    # kubectl wait uses the watch-list protocol (initial events, then an initial-events-end bookmark)
+    assert 'condition met' in kubectl('wait', '--for=condition=Ready', 'pod/box', '--timeout=10s')
     assert kubectl('exec', 'box', '--', 'id', '-u') == '0\n'
     proc = subprocess.run(['kubectl', 'exec', 'box', '--', 'ls'], capture_output=True, text=True, env=env,
                           timeout=60, check=False)
