@@ -75,7 +75,7 @@ def tool_env(tmp_path, double=None):
         'PATH': os.pathsep.join([os.path.dirname(sys.executable), os.path.dirname(HELM), env.get('PATH', '')]),
         'ANSIBLE_CONFIG': os.path.join(ROOT, 'ansible.cfg'),
         'ANSIBLE_COLLECTIONS_PATH': os.path.join(ROOT, '.collections'),
-        'ANSIBLE_INVENTORY_ENABLED': 'ansible.builtin.host_list',
+        'ANSIBLE_INVENTORY_ENABLED': 'ansible.builtin.host_list,ansible.builtin.yaml',
         'ANSIBLE_LOCAL_TEMP': str(tmp_path / 'ansible-tmp'), 'ANSIBLE_NOCOLOR': '1',
         'HELM_CACHE_HOME': str(tmp_path / 'helm' / 'cache'), 'HELM_CONFIG_HOME': str(tmp_path / 'helm' / 'config'),
         'HELM_DATA_HOME': str(tmp_path / 'helm' / 'data'),
@@ -91,10 +91,10 @@ class Run:
         self.changed = int(fields['changed']) if fields else None
 
 
-def run_role(tmp_path, double=None, check=False, **variables):
+def run_role(tmp_path, double=None, check=False, inventory='localhost,', **variables):
     extra = tmp_path / 'extra.json'
     extra.write_text(json.dumps(dict({'ansible_python_interpreter': sys.executable}, **variables)))
-    cmd = ['ansible-playbook', '-i', 'localhost,', PLAYBOOK, '-e', '@' + str(extra)] + (['--check'] if check else [])
+    cmd = ['ansible-playbook', '-i', inventory, PLAYBOOK, '-e', '@' + str(extra)] + (['--check'] if check else [])
     proc = subprocess.run(cmd, env=tool_env(tmp_path, double), capture_output=True, text=True, timeout=300, check=False)
     return Run(proc)
 
@@ -208,6 +208,33 @@ def test_render_writes_values_and_contacts_nothing(kube_factory, tmp_path):  # n
     assert kustomization['resources'] == [], 'Helm values are not kustomize resources'
     again = run_role(tmp_path, double, **variables)
     assert again.rc == 0 and again.changed == 0, again.out
+
+
+def node_inventory(tmp_path, first_nics):
+    """k8s_cluster nodes as the ipvlan_cni preflight leaves them: ENIs plus the MAC -> interface fact."""
+    hosts = {}
+    for index, nic in enumerate(first_nics):
+        macs = ['00:16:3e:00:0%d:01' % index, '00:16:3e:00:0%d:02' % index]
+        hosts['node-%d' % index] = {
+            'alicloud_enis': [{'id': 'eni-%d0' % index, 'type': 'Primary', 'mac': macs[0].upper()},
+                              {'id': 'eni-%d1' % index, 'type': 'Secondary', 'mac': macs[1]}],
+            'ipvlan_cni_interfaces': {macs[0]: nic, macs[1]: 'other%d' % index}}
+    path = tmp_path / 'inventory.yml'
+    path.write_text(json.dumps({'k8s_cluster': {'hosts': hosts}}))
+    return str(path)
+
+
+def test_first_nic_comes_from_the_node_preflight(tmp_path):
+    out = tmp_path / 'render'
+    r = run_role(tmp_path, inventory=node_inventory(tmp_path, ['ens5', 'ens5']),
+                 underlay_mode='render', underlay_render_dir=str(out))
+    assert r.rc == 0, r.out
+    values = yaml.safe_load((out / 'helm' / 'spiderpool-values.yaml').read_text())
+    assert values['multus']['multusCNI']['defaultCniCRName'] == 'ipvlan-ens5'
+    r = run_role(tmp_path, inventory=node_inventory(tmp_path, ['ens5', 'eth0']),
+                 underlay_mode='render', underlay_render_dir=str(out))
+    assert r.rc != 0
+    assert 'spiderpool: the nodes name their primary ENI interface differently (ens5, eth0)' in r.out
 
 
 def test_bad_input_fails_in_one_line_and_touches_nothing(kube_factory, tmp_path):  # noqa: F811
