@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# Copyright: underlay.alicloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""spiderpool_objects: main() in-process with the real kubernetes client against the Kubernetes double."""
+import json
+import os
+import sys
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.underlay.alicloud.plugins.module_utils.planner import plan
+from ansible_collections.underlay.alicloud.plugins.modules import spiderpool_objects
+from ansible_collections.underlay.alicloud.tests.unit.plugins.module_utils.test_planner import guide_hosts
+from ansible_collections.underlay.alicloud.tests.unit.utils.spiderpool_crds import CRD_DIR
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+
+
+@pytest.fixture
+def kube(tmp_path, monkeypatch):
+    pytest.importorskip('kubernetes')
+    sys.path.insert(0, os.path.join(ROOT, 'tests', 'emulator'))
+    kube_emulator = pytest.importorskip('kube_emulator')
+    for name in ('K8S_AUTH_KUBECONFIG', 'K8S_AUTH_CONTEXT', 'K8S_AUTH_HOST', 'K8S_AUTH_API_KEY'):
+        monkeypatch.delenv(name, raising=False)
+    double = kube_emulator.KubeEmulator(spiderpool_webhooks=True)
+    if os.path.isdir(CRD_DIR):
+        double.load_crds(CRD_DIR)
+    double.start()
+    double.kubeconfig_path = double.write_kubeconfig(str(tmp_path / 'kubeconfig'))
+    yield double
+    double.stop()
+
+
+def run(args, capsys, check_mode=False):
+    if check_mode:
+        args = dict(args, _ansible_check_mode=True, _ansible_diff=True)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            spiderpool_objects.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_check_mode_validates_with_dry_runs_and_writes_nothing(kube, capsys):
+    if not os.path.isdir(CRD_DIR):
+        pytest.skip('Spiderpool CRDs not found')
+    objects = plan(guide_hosts())['objects']
+    result = run({'objects': objects, 'kubeconfig': kube.kubeconfig_path}, capsys, check_mode=True)
+    assert result['changed'] and not result.get('failed')
+    assert [c['action'] for c in result['changes']] == ['create'] * 6
+    assert len(result['diff']) == 6 and result['diff'][2]['after']['spec']['ips'] == ['172.31.199.185-172.31.199.189']
+    assert kube.objects('SpiderIPPool') == []
+    assert kube.request_counts()['total'] == result['api_requests'] == 2 + 6
+    # For real, then again: the second run is unchanged and only lists.
+    assert run({'objects': objects, 'kubeconfig': kube.kubeconfig_path}, capsys)['changed']
+    again = run({'objects': objects, 'kubeconfig': kube.kubeconfig_path}, capsys)
+    assert (again['changed'], again['unchanged'], again['api_requests']) == (False, 6, 2)
+
+
+def test_missing_crds_and_missing_kubeconfig(kube, capsys, tmp_path):
+    objects = plan(guide_hosts())['objects']
+    if not os.path.isdir(CRD_DIR):
+        result = run({'objects': objects, 'kubeconfig': kube.kubeconfig_path}, capsys)
+        assert result['failed'] and 'is not served by the API server: install Spiderpool (its CRDs) first' in result['msg']
+    result = run({'objects': objects, 'kubeconfig': str(tmp_path / 'nope')}, capsys)
+    assert result['failed'] and result['msg'].startswith('cannot load a kubeconfig (%s)' % (tmp_path / 'nope'))
+    assert '\n' not in result['msg']
+
+
+def test_api_refusal_is_one_line_and_changes_nothing(kube, capsys):
+    if not os.path.isdir(CRD_DIR):
+        pytest.skip('Spiderpool CRDs not found')
+    objects = plan(guide_hosts())['objects']
+    objects[2]['spec']['subnet'] = '172.31.199.0/20'        # not canonical: the webhook refuses it
+    result = run({'objects': objects, 'kubeconfig': kube.kubeconfig_path, 'workers': 1}, capsys)
+    assert result['failed'] and not result['changed']
+    assert result['msg'].startswith('dry-run create SpiderIPPool master-eth0-v4 failed (HTTP ')
+    assert kube.objects('SpiderIPPool') == [] and kube.objects('SpiderMultusConfig') == []
