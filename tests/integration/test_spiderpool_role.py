@@ -109,8 +109,12 @@ def init_containers(daemonset):
     return {c['name']: c['image'] for c in daemonset['spec']['template']['spec'].get('initContainers') or []}
 
 
-def test_install_then_rerun_is_unchanged(cluster, tmp_path):
+def test_check_mode_then_install_then_rerun_is_unchanged(cluster, tmp_path):
     double = cluster(kubeadm_cluster=True)
+    checked = run_role(tmp_path, double, check=True, **LOCAL_CHART)
+    assert checked.rc == 0 and checked.changed >= 1, checked.out
+    assert double.objects('Secret', 'kube-system') == [] and double.objects('DaemonSet', 'kube-system') == []
+
     first = run_role(tmp_path, double, **LOCAL_CHART)
     assert first.rc == 0, first.out
     assert first.changed >= 1
