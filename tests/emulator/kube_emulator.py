@@ -370,7 +370,7 @@ def _make_handler(emu):  # noqa: C901 - the request router
             res = store.find(group, version, plural)
             if namespace is not None and not res.namespaced:
                 raise ApiError(404, 'NotFound', 'the server could not find the requested resource')
-            dry_run = 'All' in (query.get('dryRun') or [])
+            dry_run = 'All' in (query.get('dryRun') or []) or (method == 'DELETE' and self._delete_dry_run(raw))
             manager = (query.get('fieldManager') or [None])[0]
             label_sel = (query.get('labelSelector') or [None])[0]
             field_sel = (query.get('fieldSelector') or [None])[0]
@@ -419,6 +419,15 @@ def _make_handler(emu):  # noqa: C901 - the request router
             else:
                 raise ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested '
                                'resource')
+
+        def _delete_dry_run(self, raw):
+            """DeleteOptions may come as a JSON body (protobuf bodies are not inspected)."""
+            if not raw or 'json' not in self.headers.get('Content-Type', 'application/json'):
+                return False
+            try:
+                return 'All' in (json.loads(raw).get('dryRun') or [])
+            except (ValueError, AttributeError):
+                return False
 
         def _send_read(self, res, payload):
             if 'as=Table' in self.headers.get('Accept', ''):

@@ -207,8 +207,10 @@ def test_patch_flavours_and_dry_run(kube):  # noqa: F811
         name='web', namespace='default', content_type='application/json-patch+json',
         body=[{'op': 'remove', 'path': '/spec/nothing'}]))
     assert code == 422 and status['reason'] == 'Invalid'
-    # dryRun delete keeps the object
+    # dryRun delete keeps the object, given as a query parameter or in DeleteOptions
     deps.delete(name='web', namespace='default', dry_run='All')
+    assert kube.http('DELETE', '/apis/apps/v1/namespaces/default/deployments/web',
+                     {'kind': 'DeleteOptions', 'apiVersion': 'v1', 'dryRun': ['All']})[0] == 200
     assert kube.get('Deployment', 'web', 'default') is not None
 
 
