@@ -420,10 +420,10 @@ def loadbalancer_targets(services, names):
 
 def loadbalancer_results(targets, probes):
     """Targets + registered uri loop results -> LoadBalancer results for build_report."""
-    by_url = {(p.get('item') or {}).get('url'): p for p in probes or []}
+    by_name = {(p.get('item') or {}).get('name'): p for p in probes or []}
     results = []
     for target in targets:
-        probe = by_url.get(target['url']) if target['url'] else None
+        probe = by_name.get(target['name']) if target['url'] else None
         entry = {'name': target['name'], 'url': target['url'], 'address': target['url'], 'family': None}
         if probe is None:
             entry.update(status=FAIL, reason=target['reason'] or 'not probed')
@@ -595,8 +595,8 @@ def _html_results(results, cls_fail=True):
     for r in results:
         fam = 'IPv%s ' % r['family'] if r.get('family') and r['check'] in ('pod', 'ipv6', 'node') else ''
         mark = '&#10004;' if r['status'] == OK else '&#10008;'
-        parts.append('<span class="r%s" title="%s">%s %s%s</span>' % (' bad' if r['status'] == FAIL else '', _h(r.get('command')), mark, fam,
-                                                                    _h(r['reason'])))
+        bad = ' bad' if r['status'] == FAIL else ''
+        parts.append('<span class="r%s" title="%s">%s %s%s</span>' % (bad, _h(r.get('command')), mark, fam, _h(r['reason'])))
         if r['status'] == FAIL and cls_fail and r.get('command'):
             parts.append('<pre>$ %s\n%s</pre>' % (_h(r['command']), _h(r.get('output') or '(no output)')))
     return ''.join(parts)

@@ -19,7 +19,8 @@ description:
   - A pod whose exec fails (pod gone, container not running, timeout) gets an C(error) text; the task itself does not fail.
   - Runs on the controller (action plugin) and needs the C(kubernetes) Python library there.
   - Authentication as for kubernetes.core (C(K8S_AUTH_KUBECONFIG), C(K8S_AUTH_CONTEXT), C(~/.kube/config)), or the options below.
-author: underlay.alicloud maintainers
+author:
+  - underlay.alicloud maintainers (!UNKNOWN)
 options:
   namespace:
     description: Namespace of the pods.
@@ -54,8 +55,11 @@ attributes:
     description: The commands run in check mode too; they are expected to be read-only probes.
   diff_mode:
     support: none
+    description: Nothing to diff.
   platform:
+    support: full
     platforms: all
+    description: Runs on the controller.
 notes:
   - The commands run inside the pods; nothing is changed on the controller, so the task reports C(changed=false).
 requirements:

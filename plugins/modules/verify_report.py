@@ -20,7 +20,8 @@ description:
     resources; failing cells show the command and its output) into O(dest) on the controller.
   - The report's C(result) is C(fail) when a check listed in O(required_checks) has a failed probe; the task itself
     does not fail, so the caller can collect diagnostics first.
-author: underlay.alicloud maintainers
+author:
+  - underlay.alicloud maintainers (!UNKNOWN)
 options:
   plan:
     description: The probe plan from the P(underlay.alicloud.verify_plan#filter) filter.
@@ -69,8 +70,11 @@ attributes:
     description: Builds and returns the report but writes no file.
   diff_mode:
     support: none
+    description: Nothing to diff.
   platform:
+    support: full
     platforms: all
+    description: Runs on the controller.
 """
 
 EXAMPLES = r"""

@@ -6,16 +6,19 @@ runs the role's probe script in a real `sh`, with stand-in `ping` and `wget` tha
 reachability table built from the double's objects (pod, node and Service addresses), minus the
 pairs a test breaks. Nothing real is pinged: the network is scripted.
 """
+import http.server
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
 import yaml
 
-from kube_fixtures import ROOT, SPIDERPOOL_CRDS, kube_factory  # noqa: F401
+from kube_fixtures import ROOT, SPIDERPOOL_CRDS, kube_factory  # noqa: F401  pylint: disable=unused-import
 
 import kube_spiderpool  # noqa: E402  pylint: disable=import-error,wrong-import-order
 
@@ -175,9 +178,61 @@ def failed_cells(report):
     return sorted((row['pod'], key) for row in report['rows'] for key, cell in row['cells'].items() if cell['status'] == 'fail')
 
 
-def test_green_run_and_cleanup(cluster, tmp_path):
+class FakeCCM(threading.Thread):
+    """Plays the cloud-controller-manager: a few seconds after a LoadBalancer Service appears in the test
+    namespace, its status gets the external address 127.0.0.1 (where the test's web server listens)."""
+
+    def __init__(self, double, delay=1.0):
+        super().__init__(daemon=True)
+        self.double, self.delay, self.stopped, self.seen, self.services = double, delay, threading.Event(), {}, {}
+
+    def run(self):
+        while not self.stopped.wait(0.2):
+            for svc in self.double.objects('Service', NS):
+                name = svc['metadata']['name']
+                if svc['spec'].get('type') != 'LoadBalancer' or (svc.get('status') or {}).get('loadBalancer', {}).get('ingress'):
+                    continue
+                self.services[name] = svc
+                if time.monotonic() - self.seen.setdefault(name, time.monotonic()) >= self.delay:
+                    self.double.set_load_balancer_ip(NS, name, '127.0.0.1')
+
+
+class LoadBalancerStandIn(http.server.BaseHTTPRequestHandler):
+    """Answers 503 to the very first request (a load balancer still warming up), then 200."""
+
+    requests = 0
+
+    def do_GET(self):  # noqa: N802 - http.server naming
+        type(self).requests += 1
+        self.send_response(503 if type(self).requests == 1 else 200)
+        self.end_headers()
+        self.wfile.write(b'underlay-verify\n')
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        """Quiet."""
+
+
+@pytest.fixture
+def web():
+    """An HTTP server on loopback standing in for the load balancers' external address."""
+    handler = type('Handler', (LoadBalancerStandIn,), {'requests': 0})
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def test_green_run_with_loadbalancers_and_cleanup(cluster, tmp_path, web):
     double = cluster(nodes=2)
-    proc, report, report_dir = run(double, tmp_path)
+    ccm = FakeCCM(double)
+    ccm.start()
+    services = [{'name': 'uv-l4', 'ports': [{'name': 'tcp', 'port': web, 'protocol': 'TCP', 'targetPort': 'http'}]},
+                {'name': 'uv-l7', 'protocol_port': 'http:%d' % web, 'ports': [{'name': 'http', 'port': web, 'protocol': 'TCP', 'targetPort': 'http'}]}]
+    try:
+        proc, report, report_dir = run(double, tmp_path, underlay_verify_loadbalancer=True, underlay_verify_loadbalancer_services=services,
+                                       underlay_verify_loadbalancer_delay=1)
+    finally:
+        ccm.stopped.set()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert report['result'] == 'pass' and not report['failures']
     # 2 nodes x 2 NICs: 4 source pods, each probing its node, 3 pods (12 pairs) and 2 Services
@@ -193,6 +248,17 @@ def test_green_run_and_cleanup(cluster, tmp_path):
         assert row['pool'][0]['pool'] == '%s-%s-v4' % (row['node'], row['nic'])
         assert row['pool'][0]['reason'] == 'in pool %s-%s-v4' % (row['node'], row['nic'])
     assert 'Underlay connectivity (underlay-verify): PASS (4 exec calls, 24 probes)' in proc.stdout
+    # LoadBalancers: created through the alicloud_ccm role, waited for with progress, probed from the controller
+    assert [(lb['target'], lb['status'], lb['url'], lb['reason']) for lb in report['loadbalancers']] == [
+        ('uv-l4', 'ok', 'http://127.0.0.1:%d/' % web, 'HTTP 200 after 2 attempt(s)'),
+        ('uv-l7', 'ok', 'http://127.0.0.1:%d/' % web, 'HTTP 200 after 1 attempt(s)')]
+    assert 'FAILED - RETRYING: [localhost]: Probe each LoadBalancer address from the controller' in proc.stdout
+    assert 'loadbalancer   2/2   ok  controller -> LoadBalancer address' in proc.stdout
+    l7 = ccm.services['uv-l7']
+    assert l7['spec']['externalTrafficPolicy'] == 'Local'
+    assert l7['metadata']['annotations']['service.beta.kubernetes.io/alibaba-cloud-loadbalancer-protocol-port'] == 'http:%d' % web
+    assert l7['spec']['selector'] == {'app.kubernetes.io/name': 'underlay-verify', 'app.kubernetes.io/part-of': 'underlay-alicloud',
+                                      'underlay.alicloud/nic': 'eth0'}
     for name in ('report.json', 'report.md', 'report.html'):
         assert (report_dir / name).stat().st_size > 0
     assert not (report_dir / 'diagnostics.yaml').exists()
@@ -230,7 +296,7 @@ def test_one_broken_pair_marks_that_cell_and_fails(cluster, tmp_path):
 
 def test_ip_outside_pool_then_rerun_on_more_nodes(cluster, tmp_path):
     double = cluster(nodes=2, allocator=MisallocatingPools)
-    proc, report, _ = run(double, tmp_path, underlay_verify_keep=True)
+    proc, report = run(double, tmp_path, underlay_verify_keep=True)[:2]
     assert proc.returncode != 0
     assert report['failed_checks'] == ['pool']
     bad = [p for row in report['rows'] for p in row['pool'] if p['status'] == 'fail']
@@ -248,7 +314,7 @@ def test_ip_outside_pool_then_rerun_on_more_nodes(cluster, tmp_path):
         double.apply({'apiVersion': POOL_API, 'kind': 'SpiderIPPool', 'metadata': {'name': 'node-3-%s-v4' % nic},
                       'spec': {'ips': [ips], 'subnet': SUBNETS[nic][0], 'nodeName': ['node-3'], 'multusName': ['kube-system/ipvlan-%s' % nic]}})
     double.reset_stats()
-    proc, report, _ = run(double, tmp_path)
+    proc, report = run(double, tmp_path)[:2]
     assert report['failed_checks'] == ['pool'] and len(report['rows']) == 6
     assert report['checks']['pod']['total'] == 30 and report['checks']['pod']['ok'] == 30
     assert double.request_counts()['exec_count'] == 6 == report['exec_calls']
@@ -259,7 +325,7 @@ def test_ip_outside_pool_then_rerun_on_more_nodes(cluster, tmp_path):
 def test_render_mode_does_nothing(cluster, tmp_path):
     double = cluster(nodes=1)
     double.reset_stats()
-    proc, report, _ = run(double, tmp_path, underlay_mode='render')
+    proc, report = run(double, tmp_path, underlay_mode='render')[:2]
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert 'underlay_verify skipped: underlay_mode is render' in proc.stdout
     assert report is None and double.request_counts()['total'] == 0

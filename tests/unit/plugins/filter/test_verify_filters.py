@@ -32,7 +32,8 @@ def test_loadbalancer_targets_and_results():
     assert [(t['name'], t['url']) for t in targets] == [('l4', 'http://127.0.0.1:999/'), ('l7', ''), ('v6', 'http://[fd00::9]:80/'), ('gone', '')]
     assert targets[1]['reason'] == 'no external address assigned (is the CCM running?)' and targets[3]['reason'] == 'Service not found'
     probes = [{'item': targets[0], 'status': 200, 'attempts': 3},
-              {'item': targets[2], 'status': -1, 'attempts': 30, 'msg': 'Status code was -1 and not [200]: Request failed: <urlopen error [Errno 111] Connection refused>'}]
+              {'item': targets[2], 'status': -1, 'attempts': 30,
+               'msg': 'Status code was -1 and not [200]: Request failed: <urlopen error [Errno 111] Connection refused>'}]
     results = FILTERS['verify_lb_results'](targets, probes)
     assert [(r['name'], r['status'], r['reason']) for r in results] == [
         ('l4', 'ok', 'HTTP 200 after 3 attempt(s)'),

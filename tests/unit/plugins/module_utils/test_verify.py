@@ -128,13 +128,13 @@ def pod(name, node, nic, ips, phase='Running'):
 
 
 def node(name, *ips):
-    return {'metadata': {'name': name}, 'status': {'addresses': [{'type': 'Hostname', 'address': name}] +
-                                                              [{'type': 'InternalIP', 'address': ip} for ip in ips]}}
+    addresses = [{'type': 'Hostname', 'address': name}] + [{'type': 'InternalIP', 'address': ip} for ip in ips]
+    return {'metadata': {'name': name}, 'status': {'addresses': addresses}}
 
 
 def svc(name, nic, ip, port=80):
-    return {'metadata': {'name': name, 'labels': {'underlay.alicloud/nic': nic}}, 'spec': {'clusterIP': ip, 'clusterIPs': [ip],
-                                                                                          'ports': [{'port': port}]}}
+    spec = {'clusterIP': ip, 'clusterIPs': [ip], 'ports': [{'port': port}]}
+    return {'metadata': {'name': name, 'labels': {'underlay.alicloud/nic': nic}}, 'spec': spec}
 
 
 POOLS = [
