@@ -41,9 +41,10 @@ def _pod(obj):
     ready = sum(1 for s in statuses if s.get('ready'))
     total = len((obj.get('spec') or {}).get('containers') or [])
     status = obj.get('status') or {}
-    return ['%d/%d' % (ready, total), 'Terminating' if obj['metadata'].get('deletionTimestamp') else status.get(
-        'phase', ''), sum(s.get('restartCount', 0) for s in statuses), age(obj['metadata'].get('creationTimestamp')),
-            status.get('podIP') or '<none>', (obj.get('spec') or {}).get('nodeName') or '<none>']
+    phase = 'Terminating' if obj['metadata'].get('deletionTimestamp') else status.get('phase', '')
+    return ['%d/%d' % (ready, total), phase, sum(s.get('restartCount', 0) for s in statuses),
+            age(obj['metadata'].get('creationTimestamp')), status.get('podIP') or '<none>',
+            (obj.get('spec') or {}).get('nodeName') or '<none>']
 
 
 def _service(obj):
