@@ -140,13 +140,15 @@ class KubeEmulator:
         try:
             current = self.store.get(res, ns, obj['metadata']['name'])
         except ApiError:
-            return self.store.create(res, ns, obj)
-        merged = dict(obj)
-        merged['metadata'] = dict(obj['metadata'], resourceVersion=current['metadata']['resourceVersion'])
-        result = self.store.update(res, ns, obj['metadata']['name'], merged)
+            result = self.store.create(res, ns, obj)
+        else:
+            merged = dict(obj)
+            merged['metadata'] = dict(obj['metadata'], resourceVersion=current['metadata']['resourceVersion'])
+            result = self.store.update(res, ns, obj['metadata']['name'], merged)
         if 'status' in obj and res.status:
-            result = self.store.update(res, ns, obj['metadata']['name'], dict(result, status=obj['status']),
-                                       subresource='status')
+            meta = {k: v for k, v in result['metadata'].items() if k != 'resourceVersion'}
+            result = self.store.update(res, ns, obj['metadata']['name'],
+                                       dict(result, status=obj['status'], metadata=meta), subresource='status')
         return result
 
     def load_crds(self, directory):

@@ -322,6 +322,8 @@ class Store:
             elif res.status and old is None and status is not None:
                 obj.pop('status', None)
         else:
+            if res.status and old is None:
+                obj.pop('status', None)  # status is reset on create, like the real strategies do
             kube_builtins.apply_defaults(res.kind, obj, self.allocate_ip)
             causes = kube_builtins.validate(res.kind, obj)
             if res.status and old is not None and subresource != 'status':
