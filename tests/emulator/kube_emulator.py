@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -310,6 +311,10 @@ def _make_handler(emu):  # noqa: C901 - the request router
                 self._error(exc)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                # a defect in the double: answer like an apiserver would and leave the trace on stderr
+                traceback.print_exc()
+                self._error(ApiError(500, 'InternalError', 'kube-emulator internal error: %r' % exc))
 
         # ---- discovery ----------------------------------------------------------------------
         def _discovery(self, path):
