@@ -520,10 +520,10 @@ def summary_lines(report):
     for check, info in report['checks'].items():
         if not info['total']:
             continue
-        lines.append('%-12s %3d/%-3d ok%s  %s' % (check, info['ok'], info['total'], '' if info['required'] else ' (informational)', info['title']))
+        lines.append('%-12s %3d/%-3d ok  %s%s' % (check, info['ok'], info['total'], info['title'], '' if info['required'] else ' (not required)'))
     for failure in report['failures'][:20]:
-        lines.append('FAIL %s: %s -> %s (%s): %s' % (failure['check'], failure['source'], failure['target'], failure.get('address') or '',
-                                                     failure['reason']))
+        address = ' (%s)' % failure['address'] if failure.get('address') else ''
+        lines.append('FAIL %s: %s -> %s%s: %s' % (failure['check'], failure['source'], failure['target'], address, failure['reason']))
     if len(report['failures']) > 20:
         lines.append('... %d more failures in the report' % (len(report['failures']) - 20))
     return lines
@@ -575,14 +575,16 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:18px 0 6px}
 .badge{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff;font-weight:600}
 .pass{background:#1a7f37}.fail{background:#cf222e}
 table{border-collapse:collapse;font-size:12px}th,td{border:1px solid #d0d7de;padding:4px 6px;vertical-align:top}
-th{background:#f6f8fa;text-align:left}th.col{max-width:130px;word-break:break-all}
+th{background:#f6f8fa;text-align:left}th.col{max-width:130px;overflow-wrap:break-word}
 td.ok{background:#dafbe1}td.fail{background:#ffebe9;outline:2px solid #cf222e;outline-offset:-2px}
+td.warn{background:#fff8c5;outline:2px solid #bf8700;outline-offset:-2px}.failed-checks{color:#a40e26;font-weight:600;margin:4px 0 10px}
 td.self{background:#eaeef2;color:#8c959f;text-align:center}td.none{color:#8c959f;text-align:center}
 td.src{white-space:nowrap;font-weight:600}.sub{font-weight:400;color:#57606a;display:block}
 .r{display:block;white-space:nowrap}.fail .r.bad{color:#a40e26;font-weight:600}
 pre{background:#1f2328;color:#f0f6fc;padding:4px 6px;margin:3px 0 0;font-size:11px;white-space:pre-wrap;max-width:340px;border-radius:4px}
 .legend span{display:inline-block;padding:1px 8px;margin-right:6px;border:1px solid #d0d7de}
 .checks td:nth-child(n+3){text-align:right}.checks td.nfail{background:#cf222e;color:#fff;font-weight:600}
+.checks td.nwarn{background:#bf8700;color:#fff;font-weight:600}
 """
 
 
@@ -602,6 +604,14 @@ def _html_results(results, cls_fail=True):
     return ''.join(parts)
 
 
+def _css_class(results, report):
+    """ok; fail when a required check failed; warn when only checks that are not required failed."""
+    failed = [r for r in results if r['status'] == FAIL]
+    if not failed:
+        return OK
+    return FAIL if any(report['checks'][r['check']]['required'] for r in failed) else 'warn'
+
+
 def render_html(report):
     """A single self-contained page (inline CSS, no scripts, no external resources)."""
     cols = report['columns']
@@ -611,25 +621,29 @@ def render_html(report):
     generated = ('generated %s &middot; ' % _h(report['generated'])) if report['generated'] else ''
     out.append('<div class="meta">%simage flavor %s &middot; %d exec calls (one per source pod) &middot; %d probes</div>' % (
         generated, _h(report['flavor']), report['exec_calls'], report['probes']))
+    if report['failed_checks']:
+        out.append('<div class="failed-checks">Failed required checks: %s &mdash; the red cells below show the failing command and its output'
+                   '</div>' % _h(', '.join(report['checks'][c]['title'] for c in report['failed_checks'])))
     out.append('<table class="checks"><tr><th>check</th><th>required</th><th>ok</th><th>failed</th></tr>')
     for info in report['checks'].values():
         if info['total']:
             out.append('<tr><td>%s</td><td>%s</td><td>%d</td><td class="n%s">%d</td></tr>' % (
-                _h(info['title']), 'yes' if info['required'] else 'no', info['ok'], FAIL if info['failed'] else OK, info['failed']))
+                _h(info['title']), 'yes' if info['required'] else 'no', info['ok'],
+                (FAIL if info['required'] else 'warn') if info['failed'] else OK, info['failed']))
     out.append('</table>')
     out.append('<h2>Connectivity matrix &mdash; rows: source pods, columns: destinations</h2>')
     out.append('<div class="legend"><span style="background:#dafbe1">reachable</span><span style="background:#ffebe9">failed '
-               '(command and output shown)</span><span style="background:#eaeef2">same pod</span></div><br>')
+               '(command and output shown)</span><span style="background:#fff8c5">failed, check not required</span>'
+               '<span style="background:#eaeef2">same pod</span></div><br>')
     out.append('<table><tr><th>source pod</th><th>IP in node&times;NIC pool</th>')
     for col in cols:
         sub = ('%s / %s' % (col.get('node'), col.get('nic'))) if col['kind'] == 'pod' else col.get('url', col['kind'])
-        out.append('<th class="col">%s<span class="sub">%s</span></th>' % (_h(col['label']), _h(sub)))
+        out.append('<th class="col">%s<span class="sub">%s</span></th>' % (_h(col['label']).replace('-', '-<wbr>'), _h(sub)))
     out.append('</tr>')
     for row in report['rows']:
         out.append('<tr><td class="src">%s<span class="sub">%s / %s &middot; %s</span></td>' % (
             _h(row['pod']), _h(row['node']), _h(row['nic']), _h(', '.join(row['ips']) or 'no IP')))
-        pool_status = _worst(row['pool'])
-        out.append('<td class="%s">%s</td>' % (pool_status, _html_results(
+        out.append('<td class="%s">%s</td>' % (_css_class(row['pool'], report), _html_results(
             [dict(p, reason=p['pool'] if p['status'] == OK else p['reason']) for p in row['pool']], cls_fail=False)))
         for col in cols:
             cell = row['cells'].get(col['key'])
@@ -638,13 +652,13 @@ def render_html(report):
             elif not cell:
                 out.append('<td class="none">n/a</td>')
             else:
-                out.append('<td class="%s">%s</td>' % (cell['status'], _html_results(cell['results'])))
+                out.append('<td class="%s">%s</td>' % (_css_class(cell['results'], report), _html_results(cell['results'])))
         out.append('</tr>')
     out.append('</table>')
     if report['loadbalancers']:
         out.append('<h2>LoadBalancer Services (probed from the controller)</h2><table><tr><th>service</th><th>URL</th><th>result</th></tr>')
         for lb in report['loadbalancers']:
             out.append('<tr><td>%s</td><td>%s</td><td class="%s">%s</td></tr>' % (
-                _h(lb['target']), _h(lb.get('url')), lb['status'], _html_results([lb])))
+                _h(lb['target']), _h(lb.get('url')), _css_class([lb], report), _html_results([lb])))
         out.append('</table>')
     return ''.join(out) + '</body></html>\n'
