@@ -59,7 +59,8 @@ def underlay_kustomization(files, root):
         if not path:
             continue
         path = posixpath.normpath(str(path))
-        rel = posixpath.relpath(path, root) if posixpath.isabs(path) else path
+        # find returns paths in the form of the searched root (absolute or relative to the cwd).
+        rel = posixpath.relpath(path, root) if posixpath.isabs(path) == posixpath.isabs(root) else path
         parts = rel.split('/')
         if rel.startswith('..'):
             raise AnsibleFilterError('underlay_kustomization: %s is not under %s' % (path, root))

@@ -57,5 +57,7 @@ def test_kustomization_lists_resources_only():
                       'spiderpool-networks/spidermultusconfigs.yaml'],
     }
     assert FILTERS['underlay_kustomization']([], root)['resources'] == []
+    relative = [{'path': 'out/render/spiderpool-networks/spiderippools.yaml'}, {'path': 'out/render/kustomization.yaml'}]
+    assert FILTERS['underlay_kustomization'](relative, 'out/render')['resources'] == ['spiderpool-networks/spiderippools.yaml']
     with pytest.raises(AnsibleFilterError, match='/elsewhere/a.yaml is not under /out/render'):
         FILTERS['underlay_kustomization'](['/elsewhere/a.yaml'], root)
