@@ -130,6 +130,7 @@ def closed_port():
 REFUSED_ENDPOINT = 'http://127.0.0.1:%d' % closed_port()
 UNRESOLVABLE_ENDPOINT = 'http://ecs.endpoint.invalid:8080'
 LARGE_MODULES = ('ecs_instance_info', 'ecs_eni_info', 'vswitch_info')
+SHORT = {'instance': 'ecs_instance_info', 'eni': 'ecs_eni_info', 'vswitch': 'vswitch_info'}
 
 
 @pytest.fixture(scope='module')
@@ -137,7 +138,7 @@ def cloud():
     """Emulators by role: lab (shared), quiet (must see no call), one large world per module
     (per-module call counts) and a large world answering 30% Throttling.User + 5% 503."""
     emulators = {'lab': EcsEmulator(lab_world()), 'quiet': EcsEmulator(lab_world()),
-                 'faulty': EcsEmulator(large_world(), throttle_rate=0.3, unavailable_rate=0.05, seed=11)}
+                 'faulty': EcsEmulator(large_world(), throttle_rate=0.3, unavailable_rate=0.05, seed=7)}
     for module in LARGE_MODULES:
         emulators['large-' + module] = EcsEmulator(large_world())
     for emu in emulators.values():
@@ -166,10 +167,13 @@ def runs(cloud, tmp_path_factory):
             'info_instance_ids': ['i-bp1master', 'i-bp1worker', 'i-bp1stopped', 'i-bp1nosuch'],
             'info_eni_ids': ['eni-bp1w1', 'eni-bp1w0', 'eni-bp1nosuch'], 'info_eni_type': 'Secondary',
             'info_vswitch_ids': ['vsw-bp1b', 'vsw-bp1a', 'vsw-bp1nosuch']}),
+        # each module on its own large world, so that the emulators count calls per module
+        'large': (base_env(), dict(info_region=REGION, info_access_key_id=KEY_ID, info_access_key_secret=SECRET,
+                                   **{'info_%s_endpoint' % short: cloud['large-' + module].url for short, module in SHORT.items()})),
         'faulty': (cloud_env(cloud['faulty']), {}),
-        'wrong-secret': (cloud_env(lab, secret='not-the-' + SECRET[8:]), {'modules': ['ecs_eni_info']}),
-        'unknown-key': (cloud_env(lab, key_id='LTAInobody'), {'modules': ['vswitch_info']}),
-        'no-credentials': (no_key_env, {'modules': ['ecs_instance_info']}),
+        # no credentials anywhere for instances; a wrong secret for ENIs; an unknown key for vSwitches
+        'auth': (no_key_env, dict(keep_going, info_eni_access_key_id=KEY_ID, info_eni_access_key_secret='not-the-' + SECRET[8:],
+                                  info_vswitch_access_key_id='LTAInobody', info_vswitch_access_key_secret=SECRET)),
         'malformed': (cloud_env(cloud['quiet']), dict(keep_going, info_instance_region='Hangzhou',
                                                       info_eni_ids=['eni-bp1m0', 'eni-'], info_vswitch_max_retries='lots')),
         'unreachable': (cloud_env(lab), dict(keep_going, modules=['ecs_instance_info', 'ecs_eni_info'], info_timeout=3,
@@ -178,12 +182,10 @@ def runs(cloud, tmp_path_factory):
         'vvvv-options': (no_key_env, dict(keep_going, **option_creds, args=['-vvvv'], info_eni_region='eu-nowhere-1')),
         'vvvv-sts': (sts_env, dict(keep_going, args=['-vvvv'], info_eni_region='eu-nowhere-1')),
     }
-    for module in LARGE_MODULES:
-        scenarios['large-' + module] = (cloud_env(cloud['large-' + module]), {'modules': [module]})
     pool = ThreadPoolExecutor(4)
     futures = {}
     # The slowest first: the throttled world and the large ones.
-    for name in sorted(scenarios, key=lambda n: (not n.startswith(('faulty', 'large')), n)):
+    for name in sorted(scenarios, key=lambda n: (n not in ('faulty', 'large'), n)):
         env, options = scenarios[name]
         options = dict(options)
         futures[name] = pool.submit(play, workdir, env, options.pop('modules', LARGE_MODULES), options.pop('args', ()), **options)
@@ -330,11 +332,11 @@ def test_large_world_every_page_with_minimum_calls(cloud, runs, record_property)
     assert (n_instances, n_enis) == (400, 1200) and n_vswitches > 150
     floors = {'DescribeInstances': math.ceil(n_instances / 100), 'DescribeNetworkInterfaces': math.ceil(n_enis / 500),
               'DescribeVSwitches': math.ceil(n_vswitches / 50), 'DescribeInstanceTypes': math.ceil(n_types / 10)}
-    counts = {}
-    for module, check in (('ecs_instance_info', check_instances), ('ecs_eni_info', check_enis), ('vswitch_info', check_vswitches)):
-        run = runs['large-' + module].result().expect(0)
-        check(run.results, state)
-        counts[module] = cloud['large-' + module].request_counts()
+    run = runs['large'].result().expect(0)
+    check_instances(run.results, state)
+    check_enis(run.results, state)
+    check_vswitches(run.results, state)
+    counts = {module: cloud['large-' + module].request_counts() for module in LARGE_MODULES}
     record_property('api_calls', json.dumps(counts))
     record_property('page_minimum', json.dumps(floors))
     print('API calls per module:', json.dumps(counts), 'page-size minimum:', json.dumps(floors))
@@ -352,7 +354,7 @@ def test_large_world_complete_under_throttling_and_503(cloud, runs):
     check_vswitches(run.results, state)
     stats = emu.stats_snapshot()
     assert stats['errors'].get('Throttling.User', 0) > 5 and stats['errors'].get('ServiceUnavailable', 0) > 0
-    print('throttled run: %.1f s, %s' % (run.seconds, json.dumps(stats)))
+    print('throttled run: %.1f s, emulator: %s' % (run.seconds, json.dumps(stats)))
 
 
 # -- failures: one clear line, bounded time, no secrets --------------------------------------
@@ -372,22 +374,14 @@ def no_secrets(run):
         assert run.output.count(secret) == 0
 
 
-def test_wrong_secret(runs):
-    run = runs['wrong-secret'].result().expect(2)
-    failure = clean_failure(run.failure(), 'DescribeNetworkInterfaces failed: SignatureDoesNotMatch:', '(RequestId: ')
+def test_missing_wrong_and_unknown_credentials(runs):
+    run = runs['auth'].result().expect(0)
+    clean_failure(run.results['instances'], 'DescribeInstances failed: InvalidCredentials: no usable credentials')
+    failure = clean_failure(run.results['enis'], 'DescribeNetworkInterfaces failed: SignatureDoesNotMatch:', '(RequestId: ')
     assert failure['error']['code'] == 'SignatureDoesNotMatch'
+    clean_failure(run.results['vswitches'], 'DescribeVSwitches failed: InvalidAccessKeyId.NotFound:', '(RequestId: ')
     assert 'not-the-' not in run.output
     no_secrets(run)
-
-
-def test_unknown_access_key(runs):
-    run = runs['unknown-key'].result().expect(2)
-    clean_failure(run.failure(), 'DescribeVSwitches failed: InvalidAccessKeyId.NotFound:', '(RequestId: ')
-
-
-def test_missing_credentials(runs):
-    run = runs['no-credentials'].result().expect(2)
-    clean_failure(run.failure(), 'DescribeInstances failed: InvalidCredentials: no usable credentials')
 
 
 def test_malformed_input_makes_no_api_call(cloud, runs):
