@@ -149,8 +149,12 @@ cache_connection: ~/.cache/underlay-alicloud-inventory
 cache_timeout: 3600
 """
 
+import copy
 import hashlib
 import json
+
+from jinja2 import Environment, TemplateSyntaxError, nodes as jinja_nodes
+from jinja2.meta import find_undeclared_variables
 
 from ansible.errors import AnsibleError, AnsibleParserError, AnsibleUndefinedVariable
 from ansible.module_utils.common.text.converters import to_text
@@ -176,7 +180,54 @@ HOSTNAME_FIELDS = {
     'instance_name': 'alicloud_instance_name',
     'instance_id': 'alicloud_instance_id',
 }
+# Lookups, time and randomness can give different results for equal variables: never memoised.
+VOLATILE_NAMES = frozenset(('lookup', 'query', 'q', 'now', 'random', 'shuffle', 'pipe'))
 HOSTNAME_CHOICES = 'hostname, instance_name, instance_id, private_ip, tag:<key> or a Jinja expression'
+
+
+def expression_refs(expressions):
+    """Sorted names of the variables that constructed expressions read; None when the outcome could differ
+    between hosts with equal values of those variables (volatile calls) or the expressions do not parse."""
+    environment = Environment()
+    names = set()
+    for expression in expressions:
+        if expression is None or isinstance(expression, bool):
+            continue
+        if not isinstance(expression, str):
+            return None
+        source = expression if ('{{' in expression or '{%' in expression) else '{{ (%s) }}' % expression
+        try:
+            tree = environment.parse(source)
+        except TemplateSyntaxError:
+            return None
+        for node in tree.find_all((jinja_nodes.Name, jinja_nodes.Filter, jinja_nodes.Test)):
+            if node.name.rsplit('.', 1)[-1] in VOLATILE_NAMES:
+                return None
+        names.update(find_undeclared_variables(tree))
+    return sorted(names)
+
+
+class _GroupRecorder:
+    """Stands in for the inventory while ansible-core's group helpers run, noting each group they put
+    the host in (including groups it was already in), so the same memberships can be replayed."""
+
+    def __init__(self, inventory, host):
+        self.inventory = inventory
+        self.host = host
+        self.groups = []
+
+    def __getattr__(self, name):
+        return getattr(self.inventory, name)
+
+    def add_child(self, group, child):
+        if child == self.host:
+            self.groups.append(group)
+        return self.inventory.add_child(group, child)
+
+    def add_host(self, host, group=None, port=None):
+        if host == self.host and group:
+            self.groups.append(group)
+        return self.inventory.add_host(host, group=group, port=port)
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -197,11 +248,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         use_cache = self.get_option('cache')
         hosts = None
         if use_cache and cache:
-            hosts = self._cache.get(cache_key)
+            cached = self._cache.get(cache_key)
+            # One JSON document, not a structure: cache plugins decode a structure object by object with
+            # ansible-core's tagging decoder, several times slower than json.loads for thousands of hosts.
+            hosts = json.loads(cached) if isinstance(cached, str) else None
         if hosts is None:
             hosts = self._fetch(settings, query)
             if use_cache:
-                self._cache[cache_key] = hosts
+                self._cache[cache_key] = json.dumps(hosts, separators=(',', ':'))
         self._populate(hosts, hostnames)
 
     # --- options ---------------------------------------------------------------------------------------------
@@ -265,9 +319,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _populate(self, hosts, hostnames):
         strict = self.get_option('strict')
+        compose, groups, keyed_groups = self.get_option('compose'), self.get_option('groups'), self.get_option('keyed_groups')
         prefix = self.get_option('hostvars_prefix') or ''
         suffix = self.get_option('hostvars_suffix') or ''
         owners = {}
+        renamed = []
+        default_groups = {}
+        expressions = list(compose.values()) + list(groups.values())
+        for keyed in keyed_groups:
+            expressions.extend((keyed.get('key'), keyed.get('parent_group')) if isinstance(keyed, dict) else (None,))
+        constructed = {'compose': compose, 'groups': groups, 'keyed_groups': keyed_groups,
+                       'refs': expression_refs(expressions), 'memo': {}}
         for facts in sorted(hosts, key=lambda host: (host['alicloud_region'], host['alicloud_instance_id'])):
             instance_id = facts['alicloud_instance_id']
             name = self._hostname(facts, hostnames)
@@ -275,8 +337,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self.display.vvv('underlay.alicloud.ecs: no hostname for %s, leaving it out' % instance_id)
                 continue
             if owners.setdefault(name, instance_id) != instance_id:
-                self.display.warning('Hostname %s of %s is already used by %s; using the instance ID instead'
-                                     % (name, instance_id, owners[name]))
+                renamed.append('%s (%s, taken by %s)' % (instance_id, name, owners[name]))
                 name = instance_id
                 owners[name] = instance_id
 
@@ -287,12 +348,56 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.inventory.add_host(name)
             for key, value in hostvars.items():
                 self.inventory.set_variable(name, key, value)
-            for group in ('alicloud_region_' + facts['alicloud_region'], 'alicloud_zone_' + facts['alicloud_zone']):
-                self.inventory.add_child(self.inventory.add_group(to_safe_group_name(group)), name)
+            placement = (facts['alicloud_region'], facts['alicloud_zone'])
+            if placement not in default_groups:
+                default_groups[placement] = [self.inventory.add_group(to_safe_group_name(group)) for group in
+                                             ('alicloud_region_%s' % placement[0], 'alicloud_zone_%s' % placement[1])]
+            for group in default_groups[placement]:
+                self.inventory.add_child(group, name)
 
-            self._set_composite_vars(self.get_option('compose'), hostvars, name, strict=strict)
-            self._add_host_to_composed_groups(self.get_option('groups'), hostvars, name, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option('keyed_groups'), hostvars, name, strict=strict)
+            if compose or groups or keyed_groups:
+                self._construct(name, hostvars, constructed, strict)
+        if renamed:
+            # One warning, not one per host: a fleet with per-region name reuse would flood the output.
+            self.display.warning('underlay.alicloud.ecs: %d instance(s) named by instance ID because their hostname was taken: %s%s'
+                                 % (len(renamed), ', '.join(renamed[:5]), ', ...' if len(renamed) > 5 else ''))
+
+    def _construct(self, name, hostvars, constructed, strict):
+        """compose, groups and keyed_groups for one host, through ansible-core's helpers.
+
+        ansible-core compiles every expression anew for every host (about 2 ms each), which made these options
+        the largest cost of a cached fleet inventory. Their outcome depends only on the variables the
+        expressions read, so it is computed once per distinct set of those values and replayed for the other hosts.
+        """
+        host = self.inventory.get_host(name)
+        key = None
+        if constructed['refs'] is not None:
+            variables = host.get_vars()
+            key = json.dumps([[ref in variables, variables.get(ref)] for ref in constructed['refs']], sort_keys=True, default=str)
+        outcome = constructed['memo'].get(key) if key is not None else None
+        if outcome is not None:
+            for varname, value in outcome[0].items():
+                self.inventory.set_variable(name, varname, copy.deepcopy(value))
+            for group in outcome[1]:
+                self.inventory.add_child(group, name)
+            return
+
+        before_vars = dict(host.vars)
+        self._set_composite_vars(constructed['compose'], hostvars, name, strict=strict)
+        # Groups see the composed variables too; merge them once, not once per helper.
+        variables = host.get_vars()
+        recorder = _GroupRecorder(self.inventory, name)
+        self.inventory = recorder
+        try:
+            self._add_host_to_composed_groups(constructed['groups'], variables, name, strict=strict, fetch_hostvars=False)
+            self._add_host_to_keyed_groups(constructed['keyed_groups'], variables, name, strict=strict, fetch_hostvars=False)
+        finally:
+            self.inventory = recorder.inventory
+        if key is not None:
+            # A composed variable is one that compose set: a new object, even when equal to the old value.
+            composed = {varname: host.vars[varname] for varname in constructed['compose']
+                        if varname in host.vars and host.vars[varname] is not before_vars.get(varname)}
+            constructed['memo'][key] = (composed, recorder.groups)
 
     def _hostname(self, facts, hostnames):
         for entry in hostnames:

@@ -356,8 +356,9 @@ def test_cache_keeps_plain_facts_so_presentation_options_need_no_refresh(run, re
     files = list((tmp_path / 'cache').iterdir())
     assert len(files) == 1
     stored = json.loads(files[0].read_text())
-    # ansible-core 2.19 wraps the value in a serialization envelope; the payload is plain JSON.
-    assert json.loads(stored.get('__payload__', json.dumps(stored))) == HOSTS
+    # ansible-core 2.19 wraps the value in a serialization envelope; the value is the facts as one JSON document.
+    payload = json.loads(stored['__payload__']) if '__payload__' in stored else stored
+    assert json.loads(payload) == HOSTS
 
 
 def test_cache_miss_when_flushed_or_query_changes(run, recorder, tmp_path):
@@ -380,3 +381,77 @@ def test_cache_never_stores_the_secret(run, tmp_path):
     run(cache_config(tmp_path, access_key_id='LTAIunit', access_key_secret=SECRET))
     for path in (tmp_path / 'cache').iterdir():
         assert SECRET not in path.name and SECRET not in path.read_text()
+
+
+# --- constructed options at fleet scale: evaluated once per distinct input -------------------------------------
+
+def fleet(count=24):
+    hosts = []
+    for n in range(count):
+        tags = {'cluster': 'c%d' % (n % 3), 'role': 'master' if n % 8 == 0 else 'worker'}
+        if n % 5 == 0:
+            tags['team'] = 'net'
+        region, zone = ('cn-hangzhou', 'cn-hangzhou-i') if n % 2 else ('cn-shanghai', 'cn-shanghai-b')
+        hosts.append(host('i-fleet%03d' % n, 'node-%03d' % n, tags, '10.0.%d.%d' % (n // 200, n % 200 + 10), region, zone))
+    return hosts
+
+
+FLEET_CONFIG = {
+    'hostnames': ['instance_id'],
+    'strict': False,
+    'compose': {'ansible_user': "'ecs-user'", 'team_upper': 'alicloud_tags.team.upper()',
+                'pod_ip': 'alicloud_enis[0].secondary_ips[0]'},
+    'groups': dict(KUBESPRAY_GROUPS, net_team="alicloud_tags.team == 'net'", has_user="ansible_user == 'ecs-user'"),
+    'keyed_groups': [{'key': 'alicloud_tags.cluster', 'prefix': 'cluster', 'parent_group': 'clusters'},
+                     {'key': "alicloud_tags.team | default('')", 'prefix': 'team', 'default_value': 'none'},
+                     {'key': "'cn-hangzhou'", 'prefix': 'alicloud_region'}],
+}
+
+
+def snapshot(inventory):
+    groups = {name: sorted(h.name for h in group.hosts) for name, group in inventory.groups.items()}
+    parents = {name: sorted(g.name for g in group.parent_groups) for name, group in inventory.groups.items()}
+    return groups, parents, {name: hostvars(inventory, name) for name in inventory.hosts}
+
+
+def test_memoised_constructed_options_match_per_host_evaluation(run, recorder):
+    recorder.hosts = fleet()
+    memoised, _plugin = run(FLEET_CONFIG)
+    # A lookup makes the expressions volatile: every host is then evaluated on its own.
+    volatile = dict(FLEET_CONFIG, compose=dict(FLEET_CONFIG['compose'], home="lookup('ansible.builtin.env', 'HOME')"))
+    per_host, _plugin = run(volatile)
+    groups, parents, variables = snapshot(per_host)
+    for values in variables.values():
+        values.pop('home')
+    assert snapshot(memoised) == (groups, parents, variables)
+    # Spot checks that the configuration really exercises each branch.
+    assert group_hosts(memoised, 'alicloud_region_cn_hangzhou') == sorted(memoised.hosts)
+    assert group_hosts(memoised, 'team_none') and group_hosts(memoised, 'team_net')
+    assert hostvars(memoised, 'i-fleet000')['team_upper'] == 'NET' and 'team_upper' not in hostvars(memoised, 'i-fleet001')
+    assert hostvars(memoised, 'i-fleet007')['pod_ip'] == '172.31.199.10'
+    assert group_hosts(memoised, 'has_user') == sorted(memoised.hosts)
+
+
+def test_conditionals_are_evaluated_once_per_distinct_input(run, recorder, monkeypatch):
+    recorder.hosts = fleet(48)
+    from ansible.template import Templar
+    calls = []
+    original = Templar.evaluate_conditional
+    monkeypatch.setattr(Templar, 'evaluate_conditional', lambda self, conditional: calls.append(1) or original(self, conditional))
+    inventory, _plugin = run({'hostnames': ['instance_id'], 'groups': KUBESPRAY_GROUPS})
+    # The groups read alicloud_tags only: 3 clusters x 2 roles x team or not = at most 12 distinct inputs.
+    distinct = {json.dumps(h['alicloud_tags'], sort_keys=True) for h in fleet(48)}
+    assert len(calls) == 3 * len(distinct) < 3 * 48
+    assert len(group_hosts(inventory, 'k8s_cluster')) == 48
+
+
+def test_expression_refs():
+    module = sys.modules[type(inventory_loader.get('underlay.alicloud.ecs')).__module__]
+    assert module.expression_refs(["alicloud_tags.role | default('') == 'master'", 'alicloud_zone', True, None]) == \
+        ['alicloud_tags', 'alicloud_zone']
+    assert module.expression_refs(["{{ alicloud_region }}-x"]) == ['alicloud_region']
+    assert module.expression_refs(["lookup('ansible.builtin.env', 'X')"]) is None
+    assert module.expression_refs(['alicloud_tags | ansible.builtin.random']) is None
+    assert module.expression_refs(['now() > 1']) is None
+    assert module.expression_refs(['alicloud_tags.role ==']) is None
+    assert module.expression_refs([{'not': 'a string'}]) is None
