@@ -1,4 +1,5 @@
 """Client factory: endpoints, settings validation, query flattening, lazy SDK import, credentials."""
+import json
 import os
 import subprocess
 import sys
@@ -109,3 +110,15 @@ def test_sdk_client_uses_host_port_and_http():
     assert (sdk._endpoint, sdk._protocol, sdk._region_id, sdk._read_timeout) == ('127.0.0.1:8080', 'http', 'cn-beijing', 7000)
     assert clients.ecs('cn-beijing') is sdk and clients.vpc('cn-beijing') is not sdk
     assert clients.vpc('cn-hangzhou')._endpoint == 'vpc.aliyuncs.com' and clients.vpc('cn-hangzhou')._protocol == 'https'
+
+
+@pytest.mark.skipif(not client.HAS_ALIBABA_SDK, reason='Alibaba SDK not installed')
+def test_named_cli_profile(monkeypatch, tmp_path):
+    pytest.importorskip('alibabacloud_credentials.provider')
+    (tmp_path / '.aliyun').mkdir()
+    (tmp_path / '.aliyun' / 'config.json').write_text(json.dumps({'current': 'other', 'profiles': [
+        {'name': 'other', 'mode': 'AK', 'access_key_id': 'wrong', 'access_key_secret': 'wrong'},
+        {'name': 'lab', 'mode': 'AK', 'access_key_id': 'LTAIprofile', 'access_key_secret': 'profile-secret'}]}))
+    monkeypatch.setenv('HOME', str(tmp_path))
+    credential = AlicloudClients({'profile': 'lab'})._build_credential().get_credential()
+    assert (credential.access_key_id, credential.access_key_secret) == ('LTAIprofile', 'profile-secret')
