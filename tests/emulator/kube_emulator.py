@@ -379,6 +379,8 @@ def _make_handler(emu):  # noqa: C901 - the request router
                 raise ApiError(404, 'NotFound', 'the server could not find the requested resource')
             dry_run = 'All' in (query.get('dryRun') or []) or (method == 'DELETE' and self._delete_dry_run(raw))
             manager = (query.get('fieldManager') or [None])[0]
+            # like the apiserver, writers without fieldManager are named after their User-Agent
+            writer = manager or self.headers.get('User-Agent', 'unknown').split('/')[0] or 'unknown'
             label_sel = (query.get('labelSelector') or [None])[0]
             field_sel = (query.get('fieldSelector') or [None])[0]
             if sub == 'exec' and res.kind == 'Pod':
@@ -406,16 +408,17 @@ def _make_handler(emu):  # noqa: C901 - the request router
                 self._send_read(res, store.get(res, namespace, name))
             elif method == 'POST' and name is None:
                 emu.stats.count('create', label, dry_run)
-                self._send(201, store.create(res, namespace, self._json_body(raw), dry_run, manager))
+                self._send(201, store.create(res, namespace, self._json_body(raw), dry_run, writer))
             elif method == 'PUT' and name is not None:
                 emu.stats.count('update', label, dry_run)
-                self._send(200, store.update(res, namespace, name, self._json_body(raw), dry_run, sub, manager))
+                self._send(200, store.update(res, namespace, name, self._json_body(raw), dry_run, sub, writer))
             elif method == 'PATCH' and name is not None:
                 ctype = self.headers.get('Content-Type', '')
                 emu.stats.count('apply' if ctype.startswith('application/apply-patch') else 'patch', label, dry_run)
                 force = _flag(query, 'force')
                 existed = self._exists(res, namespace, name)
-                result = store.patch(res, namespace, name, ctype, raw, dry_run, sub, manager, force)
+                is_apply = ctype.startswith('application/apply-patch')
+                result = store.patch(res, namespace, name, ctype, raw, dry_run, sub, manager if is_apply else writer, force)
                 self._send(200 if existed else 201, result)
             elif method == 'DELETE' and name is not None:
                 emu.stats.count('delete', label, dry_run)

@@ -13,6 +13,7 @@ import time
 import uuid
 
 import kube_builtins
+import kube_fields
 import kube_patch
 import kube_schema
 
@@ -219,6 +220,7 @@ class Store:
         self.admission = []       # callables(store, op, res, obj, old) -> None, may mutate obj / raise ApiError
         self.controllers = []     # callables(store, event_type, res, obj)
         self.applied = {}         # (group, plural, ns, name, manager) -> last server-side applied body
+        self.owners = {}          # (group, plural, ns, name) -> {(manager, operation): set of field paths}
         self._ip = 10
         self._reconciling = False
         for group, version, plural, kind, namespaced, shorts, status, cats in kube_builtins.BUILTIN:
@@ -410,13 +412,21 @@ class Store:
                 meta['generation'] = 1
             else:
                 meta.pop('generation', None)
-            self._stamp_manager(meta, field_manager, operation, res)
+            owners = {}
+            if field_manager and operation == 'Apply':
+                kube_fields.record_apply(owners, field_manager, body, set())
+            elif field_manager:
+                owners[(field_manager, 'Update')] = kube_fields.leaf_paths(body)
+            meta.pop('managedFields', None)
+            if owners:
+                meta['managedFields'] = kube_fields.managed_fields(owners, res.api_version, now())
             self._prepare(res, obj, None, 'CREATE')
             if dry_run:
                 meta['resourceVersion'] = ''
                 return self._served(res, obj)
             meta['resourceVersion'] = self._next_rv()
             self._table(res)[(namespace, name)] = obj
+            self.owners[(res.group, res.plural, namespace, name)] = owners
             if res.kind == 'CustomResourceDefinition':
                 self._sync_crd(obj)
             if res.kind == 'Namespace':
@@ -449,16 +459,6 @@ class Store:
                                        'message': 'Invalid value: "%s": a lowercase RFC 1123 %s must consist of lower '
                                                   "case alphanumeric characters, '-' or '.'"
                                                   % (name, 'label' if limit == 63 else 'subdomain')}])
-
-    @staticmethod
-    def _stamp_manager(meta, manager, operation, res):
-        if not manager:
-            return
-        entries = [e for e in meta.get('managedFields') or [] if e.get('manager') != manager
-                   or e.get('operation') != operation]
-        entries.append({'manager': manager, 'operation': operation, 'apiVersion': res.api_version,
-                        'fieldsType': 'FieldsV1', 'fieldsV1': {}})
-        meta['managedFields'] = entries
 
     def update(self, res, namespace, name, body, dry_run=False, subresource=None, field_manager=None, _internal=False):
         if not isinstance(body, dict):
@@ -498,13 +498,17 @@ class Store:
             meta['name'] = name
             if res.namespaced:
                 meta['namespace'] = namespace
-            if field_manager and 'managedFields' not in meta:
-                meta['managedFields'] = copy.deepcopy(old['metadata'].get('managedFields'))
-                if meta['managedFields'] is None:
-                    meta.pop('managedFields')
-            if field_manager and field_manager != '__apply__':
-                self._stamp_manager(meta, field_manager, 'Update', res)
+            if field_manager != '__apply__':  # server-side apply brings its own managedFields
+                meta.pop('managedFields', None)
+                if old['metadata'].get('managedFields'):
+                    meta['managedFields'] = copy.deepcopy(old['metadata']['managedFields'])
             self._prepare(res, obj, old, 'UPDATE', subresource)
+            owner_key = (res.group, res.plural, namespace, name)
+            owners = self.owners.get(owner_key, {})
+            if field_manager and field_manager != '__apply__' and subresource != 'status':
+                owners = copy.deepcopy(owners)
+                kube_fields.record_update(owners, field_manager, old, obj)
+                meta['managedFields'] = kube_fields.managed_fields(owners, res.api_version, now())
             if 'generation' in meta and spec_of(obj) != spec_of(old):
                 meta['generation'] = old['metadata']['generation'] + 1
             if strip_volatile(obj) == strip_volatile(old):
@@ -516,6 +520,7 @@ class Store:
                 return self._remove(res, namespace, name, obj)
             meta['resourceVersion'] = self._next_rv()
             self._table(res)[(namespace, name)] = obj
+            self.owners[owner_key] = owners
             if res.kind == 'CustomResourceDefinition':
                 self._sync_crd(obj)
             self._event('MODIFIED', res, obj)
@@ -561,10 +566,9 @@ class Store:
                 'resourceVersion') if isinstance(patch, dict) else None
             if not new['metadata']['resourceVersion']:
                 new['metadata']['resourceVersion'] = current['metadata']['resourceVersion']
-            return self.update(res, namespace, name, new, dry_run, subresource, field_manager or 'unknown-patcher')
+            return self.update(res, namespace, name, new, dry_run, subresource, field_manager)
 
     def _apply(self, res, namespace, name, raw, current, dry_run, subresource, manager, force):
-        del force  # ownership conflicts are not modelled: every apply acts as if forced
         if not manager:
             raise ApiError(422, 'Invalid', 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
                            'is required for apply patch')
@@ -589,14 +593,25 @@ class Store:
         patch = kube_patch.removal_patch(previous, body)
         patch.get('metadata', {}).pop('resourceVersion', None)
         base = self._served(res, current)
+        owner_key = (res.group, res.plural, ns, name)
+        owners = copy.deepcopy(self.owners.get(owner_key, {}))
+        clash = kube_fields.conflicts(owners, manager, body, base)
+        if clash and not force:
+            raise ApiError(409, 'Conflict', 'Apply failed with %d conflict%s: %s' % (
+                len(clash), 's' if len(clash) > 1 else '', '; '.join(
+                    'conflict with "%s" using %s: .%s' % (m, res.api_version, '.'.join(p)) for m, p in clash)),
+                {'name': name, 'group': res.group, 'kind': res.plural, 'causes': [
+                    {'reason': 'FieldManagerConflict', 'message': 'conflict with "%s" using %s' % (m, res.api_version),
+                     'field': '.' + '.'.join(p)} for m, p in clash]})
+        kube_fields.record_apply(owners, manager, body, {p for _m, p in clash})
         merge = kube_patch.merge_patch if res.custom else kube_patch.strategic_merge
         new = merge(base, patch)
-        meta = new['metadata']
-        meta['managedFields'] = copy.deepcopy(base['metadata'].get('managedFields') or [])
-        self._stamp_manager(meta, manager, 'Apply', res)
+        new['metadata']['managedFields'] = kube_fields.managed_fields(owners, res.api_version, now())
         result = self.update(res, namespace, name, new, dry_run, subresource, '__apply__')
         if not dry_run:
             self.applied[key] = copy.deepcopy(body)
+            if owner_key in self.owners or owners:
+                self.owners[owner_key] = owners
         return result
 
     def delete(self, res, namespace, name, dry_run=False, propagation=None):
@@ -624,6 +639,9 @@ class Store:
 
     def _remove(self, res, namespace, name, obj):
         self._table(res).pop((namespace, name), None)
+        self.owners.pop((res.group, res.plural, namespace, name), None)
+        for key in [k for k in self.applied if k[:4] == (res.group, res.plural, namespace, name)]:
+            del self.applied[key]
         obj = copy.deepcopy(obj)
         obj['metadata']['resourceVersion'] = self._next_rv()
         self._event('DELETED', res, obj)

@@ -321,6 +321,25 @@ def test_server_side_apply(kube):  # noqa: F811
     assert shrunk['data'] == {'a': '1', 'c': '3'}
     code, status = api_error(lambda: cms.server_side_apply(body=body, namespace='default', field_manager=None))
     assert code == 422
+    # another manager's field: same value is shared, a different value conflicts unless forced
+    cms.server_side_apply(body=configmap('ssa', data={'c': '3'}), namespace='default', field_manager='other')
+    code, status = api_error(lambda: cms.server_side_apply(body=configmap('ssa', data={'a': '9'}),
+                                                           namespace='default', field_manager='other'))
+    assert (code, status['reason']) == (409, 'Conflict')
+    assert status['message'] == 'Apply failed with 1 conflict: conflict with "tester" using v1: .data.a'
+    assert status['details']['causes'] == [{'reason': 'FieldManagerConflict', 'message': 'conflict with "tester" '
+                                            'using v1', 'field': '.data.a'}]
+    forced = cms.server_side_apply(body=configmap('ssa', data={'a': '9'}), namespace='default',
+                                   field_manager='other', force_conflicts=True).to_dict()
+    assert forced['data']['a'] == '9'
+    owners = {m['manager']: m['fieldsV1'] for m in forced['metadata']['managedFields']}
+    assert owners['other']['f:data'] == {'f:a': {}} and 'f:a' not in owners['tester'].get('f:data', {})
+    # a plain update takes ownership of what it changed, so applying over it now conflicts
+    cms.patch(name='ssa', namespace='default', body={'data': {'a': '10'}}, content_type='application/merge-patch+json',
+              field_manager='editor')
+    code, status = api_error(lambda: cms.server_side_apply(body=configmap('ssa', data={'a': '9'}),
+                                                           namespace='default', field_manager='other'))
+    assert 'conflict with "editor"' in status['message']
 
 
 def test_simulated_kubelet_workloads(kube_factory):  # noqa: F811
