@@ -28,11 +28,19 @@ def _close(schema):
     return schema
 
 
+def available():
+    try:
+        import jsonschema  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    except ImportError:
+        return False
+    return os.path.isdir(CRD_DIR)
+
+
 def validators():
-    """{kind: jsonschema validator} for the served version of every CRD; skip when absent."""
-    jsonschema = pytest.importorskip('jsonschema')
-    if not os.path.isdir(CRD_DIR):
-        pytest.skip('Spiderpool CRDs not found in %s' % CRD_DIR)
+    """{kind: jsonschema validator} for the served version of every CRD; skip the test when absent."""
+    if not available():
+        pytest.skip('Spiderpool CRDs (%s) or jsonschema not available' % CRD_DIR)
+    import jsonschema  # pylint: disable=import-outside-toplevel
     out = {}
     for name in sorted(os.listdir(CRD_DIR)):
         if not name.endswith('.yaml'):
@@ -50,7 +58,13 @@ def validators():
 
 
 def assert_valid(objects):
-    """Every object validates against its CRD; the error names the object and the field."""
+    """Every object validates against its CRD (the error names the object and the field).
+
+    Without the CRDs this checks nothing, so that the test's other assertions still count;
+    ``test_planner.py::test_objects_validate_against_the_real_crds`` is the test that skips.
+    """
+    if not available():
+        return
     checks = validators()
     for obj in objects:
         errors = sorted(checks[obj['kind']].iter_errors(obj), key=lambda e: list(e.path))

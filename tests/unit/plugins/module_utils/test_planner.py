@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.underlay.alicloud.plugins.module_utils import planner
 from ansible_collections.underlay.alicloud.plugins.module_utils.planner import PlanError, plan
-from ansible_collections.underlay.alicloud.tests.unit.utils.spiderpool_crds import assert_valid
+from ansible_collections.underlay.alicloud.tests.unit.utils.spiderpool_crds import assert_valid, validators
 
 
 def eni(eni_id, mac, index, cidr, primary, secondary, gateway=None, kind='Secondary', ipv6_cidr=None, ipv6=()):
@@ -88,6 +88,20 @@ def test_guide_topology_gives_exactly_its_four_pools():
     assert result['summary'] == {'nodes': 2, 'interfaces': ['eth0', 'eth1'], 'multus_configs': 2, 'ippools': 4,
                                  'ipv4_addresses': 20, 'ipv6_addresses': 0}
     assert_valid(result['objects'])
+
+
+def test_objects_validate_against_the_real_crds():
+    checks = validators()
+    assert sorted(checks) == ['SpiderCoordinator', 'SpiderIPPool', 'SpiderMultusConfig', 'SpiderSubnet']
+    objects = plan(guide_hosts(), {'mtu': 1400, 'vlan_id': 7, 'ipvlan_options': {'rdmaResourceName': 'r'}})['objects']
+    assert_valid(objects)
+    # The closed schemas do catch an unknown field and a wrong type.
+    bad = copy.deepcopy(objects[2])
+    bad['spec']['vlan'] = 5
+    assert any('vlan' in e.message for e in checks['SpiderIPPool'].iter_errors(bad))
+    bad = copy.deepcopy(objects[0])
+    bad['spec']['ipvlan']['mtu'] = 'big'
+    assert list(checks['SpiderMultusConfig'].iter_errors(bad))
 
 
 def test_primary_and_gateway_never_in_a_pool():
