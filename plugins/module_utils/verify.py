@@ -383,6 +383,9 @@ def parse_http(output, rc=None):
         result.update(status=OK, reason='HTTP %d' % code + (' in %.0f ms' % time_ms if time_ms is not None else ''))
     elif code:
         result.update(status=FAIL, reason='HTTP %d' % code)
+    elif rc == 0 and not curl:
+        # wget exits 0 only after a successful transfer, even when no header was printed.
+        result.update(status=OK, reason='HTTP transfer ok (wget exit 0)')
     else:
         err = _CURL_ERR.search(output) or _WGET_ERR.search(output)
         detail = err.group(err.lastindex) if err else ''

@@ -90,6 +90,7 @@ def test_parse_ping_numbers():
     ("wget: can't connect to remote host (10.233.0.10): Connection refused", 1, 'fail', 'connection refused', None),
     ("wget: bad address 'www.example.invalid'", 1, 'fail', 'name resolution failed', None),
     ('', 1, 'fail', 'no HTTP response (rc=1)', None),
+    ('', 0, 'ok', 'HTTP transfer ok (wget exit 0)', None),
 ])
 def test_parse_http(output, rc, status, reason, code):
     result = v.parse_http(output, rc)
