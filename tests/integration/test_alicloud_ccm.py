@@ -283,3 +283,10 @@ def test_render_mode_writes_no_secret_and_contacts_nothing(kube_factory, tmp_pat
     assert sorted(svc['metadata']['name'] for svc in services) == ['http-service', 'tcp-service']
     assert {svc['spec']['externalTrafficPolicy'] for svc in services} == {'Local'}
     assert len([doc for doc in yaml.safe_load_all(built.stdout) if doc['kind'] == 'Secret']) == 1
+    # ... and the directory applies as it is (what a GitOps controller would do).
+    applied = subprocess.run([os.path.join(VENV_BIN, 'kubectl'), 'apply', '-k', str(render)], env=double.env(),
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    ds = double.get('DaemonSet', 'cloud-controller-manager', 'kube-system')
+    assert '--cluster-cidr=%s' % CIDR in ds['spec']['template']['spec']['containers'][0]['command']
+    assert double.get('Service', 'http-service', 'default')['spec']['type'] == 'LoadBalancer'
