@@ -245,13 +245,18 @@ class Kubelet:
             if not node_name:
                 fits = sorted((load.get(n, 0), n) for n, node in nodes.items() if node_fits(node, pod['spec']))
                 if not fits:
-                    self._set_status(pod, dict(status, conditions=[{
-                        'type': 'PodScheduled', 'status': 'False', 'reason': 'Unschedulable',
-                        'message': '0/%d nodes are available' % len(nodes)}]))
+                    message = '0/%d nodes are available' % len(nodes)
+                    conditions = [{'type': 'PodScheduled', 'status': 'False', 'reason': 'Unschedulable',
+                                   'message': message}]
+                    if status.get('conditions') != conditions:
+                        self._emit(pod, 'Warning', 'FailedScheduling', message, 'default-scheduler')
+                    self._set_status(pod, dict(status, conditions=conditions))
                     continue
                 node_name = fits[0][1]
                 load[node_name] = load.get(node_name, 0) + 1
                 self._bind(pod, node_name)
+                self._emit(pod, 'Normal', 'Scheduled', 'Successfully assigned %s/%s to %s' % (
+                    pod['metadata']['namespace'], pod['metadata']['name'], node_name), 'default-scheduler')
                 pod = self.store.get(self._res('v1', 'Pod'), pod['metadata']['namespace'], pod['metadata']['name'])
             node = nodes.get(node_name)
             if node is None:
@@ -271,7 +276,11 @@ class Kubelet:
         if ip is None and not pod['spec'].get('hostNetwork'):
             status['conditions'] = [{'type': 'PodScheduled', 'status': 'True'},
                                     {'type': 'Ready', 'status': 'False', 'reason': 'ContainersNotReady'}]
-            status['message'] = 'failed to allocate an IP for pod %s' % pod['metadata']['name']
+            message = 'failed to allocate an IP for pod %s' % pod['metadata']['name']
+            if status.get('message') != message:
+                self._emit(pod, 'Warning', 'FailedCreatePodSandBox', 'Failed to create pod sandbox: plugin type='
+                           '"spiderpool" failed (add): %s' % message, 'kubelet')
+            status['message'] = message
             self._set_status(pod, status)
             return
         host_ip = node_ip(node)
@@ -291,6 +300,20 @@ class Kubelet:
                                        for c in pod['spec'].get('containers') or []]
         status.pop('message', None)
         self._set_status(pod, status)
+        for container in pod['spec'].get('containers') or []:
+            self._emit(pod, 'Normal', 'Started', 'Started container %s' % container['name'], 'kubelet')
+
+    def _emit(self, pod, etype, reason, message, component):
+        """A core/v1 Event about a pod, as the scheduler and kubelet record them."""
+        stamp = now()
+        self._create({'apiVersion': 'v1', 'kind': 'Event',
+                      'metadata': {'name': '%s.%s' % (pod['metadata']['name'], uuid.uuid4().hex[:16]),
+                                   'namespace': pod['metadata']['namespace']},
+                      'involvedObject': {'apiVersion': 'v1', 'kind': 'Pod', 'name': pod['metadata']['name'],
+                                         'namespace': pod['metadata']['namespace'], 'uid': pod['metadata']['uid']},
+                      'type': etype, 'reason': reason, 'message': message, 'count': 1,
+                      'source': {'component': component}, 'firstTimestamp': stamp, 'lastTimestamp': stamp,
+                      'reportingComponent': component})
 
     # ---- workload status -----------------------------------------------------------------------------
     @staticmethod

@@ -388,6 +388,11 @@ def test_simulated_kubelet_workloads(kube_factory):  # noqa: F811
     assert svc['spec']['clusterIP'] and svc['spec']['ports'][0]['targetPort'] == 80
     double.set_load_balancer_ip('default', 'lb', '203.0.113.7')
     assert double.get('Service', 'lb', 'default')['status']['loadBalancer']['ingress'] == [{'ip': '203.0.113.7'}]
+    # the scheduler and kubelet leave Events, found by field selector like kubectl describe does
+    box = double.get('Pod', 'statefulset-0', 'default')['metadata']
+    events = dc.resources.get(api_version='v1', kind='Event').get(
+        namespace='default', field_selector='involvedObject.uid=%s' % box['uid']).to_dict()['items']
+    assert [e['reason'] for e in events] == ['Scheduled', 'Started']
     # deleting the Deployment garbage-collects its ReplicaSets and pods
     apps['Deployment'].delete(name='deployment', namespace='default')
     assert not [p for p in double.objects('Pod', 'default') if p['metadata']['name'].startswith('deployment')]
@@ -709,5 +714,13 @@ def test_pod_ips_from_spiderippools(kube_factory, spiderpool_crds):  # noqa: F81
         'spec': {'nodeName': 'n1', 'containers': [{'name': 'c', 'image': 'busybox'}]}})
     assert double.get('Pod', 'plain', 'default')['status']['podIP'].startswith('10.244.')
     del plain
+    # a pod whose network has no pool with a free IP stays Pending, with the kubelet's warning event
+    dc.resources.get(api_version='v1', kind='Pod').create(namespace='default', body={
+        'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'name': 'orphan', 'annotations': {
+            'v1.multus-cni.io/default-network': 'kube-system/ipvlan-eth9'}},
+        'spec': {'nodeName': 'n1', 'containers': [{'name': 'c', 'image': 'busybox'}]}})
+    assert double.get('Pod', 'orphan', 'default')['status']['phase'] == 'Pending'
+    warnings = [e for e in double.objects('Event', 'default') if e['involvedObject']['name'] == 'orphan']
+    assert [e['reason'] for e in warnings] == ['FailedCreatePodSandBox']
     dc.resources.get(api_version='apps/v1', kind='DaemonSet').delete(name='probe', namespace='default')
     assert double.get('SpiderIPPool', 'n1-eth0')['status']['allocatedIPCount'] == 0
