@@ -5,11 +5,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 import yaml
 
+from cluster_sim import CoordinatorController
 from kube_fixtures import SPIDERPOOL_CRDS, kube_factory  # noqa: F401  pylint: disable=unused-import
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -17,39 +17,10 @@ PLAYBOOK = os.path.join(ROOT, 'playbooks', 'spiderpool.yml')
 CHART = os.path.join(ROOT, 'tests', 'integration', 'files', 'spiderpool-chart')
 HELM = os.path.join(ROOT, '.cache', 'bin', 'helm')
 REFERENCE_VALUES = os.path.normpath(os.path.join(ROOT, '..', 'shared', 'reference', 'spiderpool', 'values.yaml'))
-SCC_STATUS = '/apis/spiderpool.spidernet.io/v2beta1/spidercoordinators/default/status'
 LOCAL_CHART = {'spiderpool_chart_source': 'local', 'spiderpool_chart_path': CHART,
                'spiderpool_coordinator_retries': 20, 'spiderpool_coordinator_delay': 1, 'spiderpool_wait_timeout': 60}
 
 pytestmark = pytest.mark.skipif(not os.access(HELM, os.X_OK), reason='helm binary not set up (make env)')
-
-
-class CoordinatorController(threading.Thread):
-    """Plays the spiderpool-controller's SpiderCoordinator status: Synced when the cluster has a
-    kubeadm-config (or a kube-controller-manager pod), otherwise only with an explicit podCIDRType
-    (Spiderpool #3054). Writes go through the status subresource, as the controller's do."""
-
-    def __init__(self, double, kubeadm_cluster):
-        super().__init__(daemon=True)
-        self.double, self.kubeadm_cluster = double, kubeadm_cluster
-        self.done = threading.Event()
-
-    def run(self):
-        while not self.done.wait(0.2):
-            scc = self.double.get('SpiderCoordinator', 'default')
-            if scc is None:
-                continue
-            if self.kubeadm_cluster or scc['spec'].get('podCIDRType', 'auto') != 'auto':
-                status = {'phase': 'Synced', 'serviceCIDR': ['10.96.0.0/12'], 'overlayPodCIDR': []}
-            else:
-                status = {'phase': 'NotReady',
-                          'reason': 'Neither kubeadm-config ConfigMap nor kube-controller-manager Pod can be found'}
-            if {k: scc.get('status', {}).get(k) for k in status} != status:
-                self.double.http('PATCH', SCC_STATUS, {'status': status}, 'application/merge-patch+json')
-
-    def stop(self):
-        self.done.set()
-        self.join(5)
 
 
 @pytest.fixture
@@ -76,7 +47,7 @@ def tool_env(tmp_path, double=None):
         'ANSIBLE_CONFIG': os.path.join(ROOT, 'ansible.cfg'),
         'ANSIBLE_COLLECTIONS_PATH': os.path.join(ROOT, '.collections'),
         'ANSIBLE_INVENTORY_ENABLED': 'ansible.builtin.host_list,ansible.builtin.yaml',
-        'ANSIBLE_LOCAL_TEMP': str(tmp_path / 'ansible-tmp'), 'ANSIBLE_NOCOLOR': '1',
+        'ANSIBLE_LOCAL_TEMP': str(tmp_path / 'ansible-tmp'), 'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_PIPELINING': '1',
         'HELM_CACHE_HOME': str(tmp_path / 'helm' / 'cache'), 'HELM_CONFIG_HOME': str(tmp_path / 'helm' / 'config'),
         'HELM_DATA_HOME': str(tmp_path / 'helm' / 'data'),
     })
