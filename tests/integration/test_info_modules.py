@@ -421,3 +421,19 @@ def test_secrets_never_printed_even_with_vvvv(cloud, runs, how):
     assert run.results['vswitches']['vswitches']
     clean_failure(run.results['enis'], 'DescribeNetworkInterfaces failed: InvalidRegionId.NotFound:', 'eu-nowhere-1')
     no_secrets(run)
+
+
+@pytest.mark.parametrize('module', LARGE_MODULES)
+def test_sdk_debug_output_never_shows_the_token(cloud, tmp_path, module):
+    """DEBUG=sdk makes the SDK print every request header, the STS token included: the module
+    process (run directly, stderr captured) must still not show it."""
+    args = tmp_path / 'args.json'
+    args.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': {'region': REGION}}))
+    env = cloud_env(cloud['lab'], key_id=STS_ID, secret=STS_SECRET, token=STS_TOKEN)
+    env.update(DEBUG='sdk', PYTHONPATH=os.path.join(ROOT, '.collections'))
+    proc = subprocess.run([sys.executable, '-m', 'ansible_collections.underlay.alicloud.plugins.modules.' + module, str(args)],
+                          env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=120, check=False)
+    result = json.loads(proc.stdout)
+    assert proc.returncode == 0 and not result.get('failed'), proc.stdout + proc.stderr
+    for secret in (STS_SECRET, STS_TOKEN):
+        assert (proc.stdout + proc.stderr).count(secret) == 0
