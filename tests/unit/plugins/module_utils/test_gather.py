@@ -55,22 +55,22 @@ def test_types_seen_on_later_pages_are_fetched_once_each():
 def test_listings_overlap_instance_paging():
     """The ENI and vSwitch listings must run while instances are paged, not after."""
     clients = FakeClients({'cn-hangzhou': region_data('cn-hangzhou', 300)})
-    active, peak, lock = [0], [0], threading.Lock()
+    spans, lock = [], threading.Lock()
     original = clients.call
 
     def slow_call(service, region, action, query=None):
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
+        started = time.monotonic()
+        time.sleep(0.05)
         try:
-            time.sleep(0.02)
             return original(service, region, action, query)
         finally:
             with lock:
-                active[0] -= 1
+                spans.append((action, started, time.monotonic()))
     clients.call = slow_call
     gather.gather_hosts(clients, ['cn-hangzhou'])
-    assert peak[0] >= 3
+    last_instance_page_end = max(end for action, dummy, end in spans if action == 'DescribeInstances')
+    for action in ('DescribeNetworkInterfaces', 'DescribeVSwitches', 'DescribeInstanceTypes'):
+        assert min(start for a, start, dummy in spans if a == action) < last_instance_page_end, action
 
 
 def test_regions_in_parallel_and_discovered_when_empty():
