@@ -1,10 +1,13 @@
 """Role underlay.alicloud.spiderpool: the real playbook, kubernetes.core.helm and the real helm v3 binary
 installing a local stand-in of the Spiderpool chart (tests/integration/files/spiderpool-chart) into the
 Kubernetes API double; render mode; and the values keys checked against the real chart's values.yaml."""
+import functools
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 import yaml
@@ -38,6 +41,29 @@ def cluster(kube_factory):  # noqa: F811  pylint: disable=redefined-outer-name
     yield start
     for controller in controllers:
         controller.stop()
+
+
+@pytest.fixture
+def chart_repo(tmp_path):
+    """A Helm chart repository (index.yaml + packaged stand-in chart) over HTTP on loopback."""
+    root = tmp_path / 'chart-repo'
+    root.mkdir()
+    fetched = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # pylint: disable=arguments-differ
+            fetched.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = 'http://127.0.0.1:%d' % server.server_address[1]
+    env = tool_env(tmp_path)
+    for args in (['package', CHART, '-d', str(root)], ['repo', 'index', str(root), '--url', url]):
+        subprocess.run([HELM, *args], env=env, capture_output=True, text=True, timeout=60, check=True)
+    yield url, fetched
+    server.shutdown()
+    server.server_close()
 
 
 def tool_env(tmp_path, double=None):
@@ -111,13 +137,18 @@ def test_check_mode_then_install_then_rerun_is_unchanged(cluster, tmp_path):
     assert helm_json(tmp_path, double, 'history', 'spiderpool')[-1]['revision'] == 1
 
 
-def test_chart_installs_cni_user_values_win_and_check_mode_changes_nothing(cluster, tmp_path):
+def test_repo_chart_installs_cni_user_values_win_and_check_mode_changes_nothing(cluster, chart_repo, tmp_path):
+    """The default source (a chart repository, here served on loopback), the chart installing the CNI
+    plugins, another first NIC, a registry mirror and user values on top."""
     double = cluster(kubeadm_cluster=True)
-    settings = {**LOCAL_CHART, 'ipvlan_cni_install_method': 'chart', 'spiderpool_first_nic': 'eth1',
+    repo_url, fetched = chart_repo
+    settings = {**LOCAL_CHART, 'spiderpool_chart_source': 'repo', 'spiderpool_chart_repo_url': repo_url,
+                'ipvlan_cni_install_method': 'chart', 'spiderpool_first_nic': 'eth1',
                 'spiderpool_image_registry_override': 'ghcr.m.daocloud.io',
                 'spiderpool_values': {'multus': {'multusCNI': {'install': False}}, 'ipam': {'enableIPv6': False}}}
     first = run_role(tmp_path, double, **settings)
     assert first.rc == 0, first.out
+    assert {'/index.yaml', '/spiderpool-1.2.2.tgz'} <= set(fetched)
     values = helm_json(tmp_path, double, 'get', 'values', 'spiderpool')
     assert values['plugins'] == {'installCNI': True}
     assert values['multus'] == {'multusCNI': {'defaultCniCRName': 'ipvlan-eth1', 'install': False}}
