@@ -11,13 +11,13 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 
 import pytest
 import yaml
 
+from cluster_sim import Network, minimal_crds
 from kube_fixtures import ROOT, SPIDERPOOL_CRDS, kube_factory  # noqa: F401  pylint: disable=unused-import
 
 import kube_spiderpool  # noqa: E402  pylint: disable=import-error,wrong-import-order
@@ -34,86 +34,6 @@ TOPOLOGY = {
     'node-3': ('172.31.199.182', '172.31.199.195-172.31.199.199', '192.168.0.166-192.168.0.170'),
 }
 SUBNETS = {'eth0': ('172.31.192.0/20', '172.31.207.253'), 'eth1': ('192.168.0.0/24', '192.168.0.253')}
-
-BUSYBOX_PING_OK = """PING {t} ({t}): 56 data bytes
-64 bytes from {t}: seq=0 ttl=64 time=0.311 ms
-64 bytes from {t}: seq=1 ttl=64 time=0.207 ms
-
---- {t} ping statistics ---
-2 packets transmitted, 2 packets received, 0% packet loss
-round-trip min/avg/max = 0.207/0.259/0.311 ms"""
-BUSYBOX_PING_LOST = """PING {t} ({t}): 56 data bytes
-
---- {t} ping statistics ---
-2 packets transmitted, 0 packets received, 100% packet loss"""
-
-# Stand-ins for the image's ping and wget: reachable iff the target is in $UV_REACHABLE.
-FAKE_PING = textwrap.dedent('''\
-    #!/bin/sh
-    for a; do t=$a; done
-    case " $UV_REACHABLE " in *" $t "*) cat <<EOF
-    %s
-    EOF
-    exit 0;; esac
-    cat <<EOF
-    %s
-    EOF
-    exit 1
-    ''') % (BUSYBOX_PING_OK.format(t='$t'), BUSYBOX_PING_LOST.format(t='$t'))
-FAKE_WGET = textwrap.dedent('''\
-    #!/bin/sh
-    for a; do u=$a; done
-    h=${u#http://}; h=${h%%/*}; h=${h%:*}
-    case " $UV_REACHABLE " in *" $h "*) echo "  HTTP/1.0 200 OK" >&2; exit 0;; esac
-    echo "wget: download timed out" >&2
-    exit 1
-    ''')
-
-
-def minimal_crds():
-    """Stand-in CRDs (no schema) for machines without the reference CRDs."""
-    crds = []
-    for kind, plural, scope in (('SpiderIPPool', 'spiderippools', 'Cluster'), ('SpiderCoordinator', 'spidercoordinators', 'Cluster'),
-                                ('SpiderMultusConfig', 'spidermultusconfigs', 'Namespaced')):
-        crds.append({'apiVersion': 'apiextensions.k8s.io/v1', 'kind': 'CustomResourceDefinition',
-                     'metadata': {'name': '%s.spiderpool.spidernet.io' % plural},
-                     'spec': {'group': 'spiderpool.spidernet.io', 'scope': scope,
-                              'names': {'kind': kind, 'plural': plural, 'singular': kind.lower(), 'listKind': kind + 'List'},
-                              'versions': [{'name': 'v2beta1', 'served': True, 'storage': True, 'subresources': {'status': {}},
-                                            'schema': {'openAPIV3Schema': {'type': 'object',
-                                                                           'x-kubernetes-preserve-unknown-fields': True}}}]}})
-    return crds
-
-
-class Network:
-    """Exec rule: run the probe script in a real shell; fake ping/wget reach what exists in the double."""
-
-    def __init__(self, double, bindir):
-        self.double = double
-        self.bindir = str(bindir)
-        self.broken = set()   # (source pod IP, target address)
-        bindir.mkdir(exist_ok=True)
-        for name, body in (('ping', FAKE_PING), ('wget', FAKE_WGET)):
-            (bindir / name).write_text(body)
-            (bindir / name).chmod(0o755)
-
-    def reachable(self, source_ip):
-        addresses = set()
-        for pod in self.double.objects('Pod'):
-            addresses.update(ip['ip'] for ip in (pod.get('status') or {}).get('podIPs') or [])
-        for node in self.double.objects('Node'):
-            addresses.update(a['address'] for a in node['status']['addresses'] if a['type'] == 'InternalIP')
-        for svc in self.double.objects('Service'):
-            addresses.update(svc['spec'].get('clusterIPs') or [])
-        return sorted(a for a in addresses if (source_ip, a) not in self.broken)
-
-    def __call__(self, pod, container, command):
-        if command[:2] != ['sh', '-c']:
-            return None
-        env = {'PATH': self.bindir + ':/usr/bin:/bin', 'UV_REACHABLE': ' '.join(self.reachable(pod['status'].get('podIP')))}
-        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
-        return proc.stdout, proc.stderr, proc.returncode
-
 
 class MisallocatingPools(kube_spiderpool.PoolAllocator):
     """Spiderpool IPAM that hands node-2's eth1 pod an address of node-1's eth1 pool."""
@@ -234,6 +154,7 @@ def test_green_run_with_loadbalancers_and_cleanup(cluster, tmp_path, web):
     finally:
         ccm.stopped.set()
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'ignored=0' in proc.stdout  # the rollout wait succeeded rather than timing out
     assert report['result'] == 'pass' and not report['failures']
     # 2 nodes x 2 NICs: 4 source pods, each probing its node, 3 pods (12 pairs) and 2 Services
     assert len(report['rows']) == 4 and report['probes'] == 4 * (1 + 3 + 2)
