@@ -25,7 +25,6 @@ import kube_spiderpool  # noqa: E402  pylint: disable=import-error,wrong-import-
 PLAYBOOK = os.path.join(ROOT, 'playbooks', 'underlay_verify.yml')
 POOL_API = 'spiderpool.spidernet.io/v2beta1'
 NS = 'underlay-verify'
-FILES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'files', 'underlay_verify')
 
 # node -> (InternalIP, eth0 pool range, eth1 pool range)
 TOPOLOGY = {
@@ -34,6 +33,7 @@ TOPOLOGY = {
     'node-3': ('172.31.199.182', '172.31.199.195-172.31.199.199', '192.168.0.166-192.168.0.170'),
 }
 SUBNETS = {'eth0': ('172.31.192.0/20', '172.31.207.253'), 'eth1': ('192.168.0.0/24', '192.168.0.253')}
+
 
 class MisallocatingPools(kube_spiderpool.PoolAllocator):
     """Spiderpool IPAM that hands node-2's eth1 pod an address of node-1's eth1 pool."""
