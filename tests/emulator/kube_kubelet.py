@@ -10,6 +10,7 @@ import copy
 import hashlib
 import ipaddress
 import json
+import time
 import uuid
 
 from kube_store import ApiError, now
@@ -82,6 +83,7 @@ class Kubelet:
     def __init__(self, store, allocator=None):
         self.store = store
         self.allocator = allocator or NodeCIDRAllocator(store)
+        self._clock = 0
 
     def install(self):
         self.store.controllers.append(self.reconcile)
@@ -306,8 +308,10 @@ class Kubelet:
     def _emit(self, pod, etype, reason, message, component):
         """A core/v1 Event about a pod, as the scheduler and kubelet record them."""
         stamp = now()
+        # named like the real recorder: <object>.<hex nanoseconds>, so names sort by time
+        self._clock = max(self._clock + 1, time.time_ns())
         self._create({'apiVersion': 'v1', 'kind': 'Event',
-                      'metadata': {'name': '%s.%s' % (pod['metadata']['name'], uuid.uuid4().hex[:16]),
+                      'metadata': {'name': '%s.%x' % (pod['metadata']['name'], self._clock),
                                    'namespace': pod['metadata']['namespace']},
                       'involvedObject': {'apiVersion': 'v1', 'kind': 'Pod', 'name': pod['metadata']['name'],
                                          'namespace': pod['metadata']['namespace'], 'uid': pod['metadata']['uid']},

@@ -303,7 +303,7 @@ def test_finalizers_owner_gc_and_watch(kube):  # noqa: F811
     cms.patch(name='late', namespace='default', body={'data': {'k': 'z'}}, content_type='application/merge-patch+json')
     cms.create(namespace='default', body=configmap('other'))
     watcher.join(5)
-    assert seen == ['ADDED', 'MODIFIED'] and 0.9 < time.monotonic() - started < 3
+    assert seen == ['ADDED', 'MODIFIED'] and 0.9 < time.monotonic() - started < 10
 
 
 def test_server_side_apply(kube):  # noqa: F811
