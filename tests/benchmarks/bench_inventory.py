@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Fleet-scale benchmark of the underlay.alicloud.ecs inventory (a measurement, not a test).
 
     .venv/bin/python tests/benchmarks/bench_inventory.py            # 5,000 instances x 3 ENIs, 2 regions, 30 ms
@@ -15,6 +14,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -62,7 +62,7 @@ def floor_pages(world):
 
 
 def run_inventory(config, env, out_path, *args):
-    """One ansible-inventory run: (seconds, peak RSS in MiB of that process, rc)."""
+    """One ansible-inventory run: (wall seconds, peak RSS in MiB, CPU seconds) of that process."""
     with open(out_path, 'wb') as out, open(out_path + '.err', 'wb') as err:
         started = time.monotonic()
         proc = subprocess.Popen([os.path.join(VENV_BIN, 'ansible-inventory'), '-i', config, '--list', *args],
@@ -73,7 +73,7 @@ def run_inventory(config, env, out_path, *args):
     if proc.returncode != 0:
         with open(out_path + '.err', encoding='utf-8', errors='replace') as err:
             sys.exit('ansible-inventory failed (%d):\n%s' % (proc.returncode, err.read()[-3000:]))
-    return seconds, usage.ru_maxrss / 1024.0
+    return seconds, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
 def api_window(requests):
@@ -81,6 +81,20 @@ def api_window(requests):
     if not requests:
         return 0.0
     return max(r['ts'] for r in requests) - min(r['ts'] - r['ms'] / 1000.0 for r in requests)
+
+
+def chains(requests):
+    """Per (action, region) listing: (wall span, seconds inside the emulator, requests), longest span first.
+    The span minus the emulator's time is what the client spent between pages (parsing, signing, scheduling)."""
+    grouped = {}
+    for entry in requests:
+        grouped.setdefault((entry['action'], entry['region']), []).append(entry)
+    result = []
+    for (action, region), entries in grouped.items():
+        span = max(e['ts'] for e in entries) - min(e['ts'] - e['ms'] / 1000.0 for e in entries)
+        result.append({'action': action, 'region': region or '-', 'span_s': round(span, 3),
+                       'server_s': round(sum(e['ms'] for e in entries) / 1000.0, 3), 'requests': len(entries)})
+    return sorted(result, key=lambda c: -c['span_s'])
 
 
 def plugin_parse_seconds(config):
@@ -146,34 +160,41 @@ def main(argv=None):
         cached = write_config(os.path.join(work, 'cached.alicloud_ecs.yml'), regions, os.path.join(work, 'cache'))
         out = os.path.join(work, 'out.json')
 
-        baseline = statistics.median(run_inventory('localhost,', env, out)[0] for _ in range(args.repeat))
+        baseline_runs = [run_inventory('localhost,', env, out) for _run in range(args.repeat)]
+        baseline = statistics.median(r[0] for r in baseline_runs)
+        baseline_cpu = statistics.median(r[2] for r in baseline_runs)
 
-        runs, peaks, windows = [], [], []
-        for _ in range(args.repeat):
+        runs, peaks, windows, cpus = [], [], [], []
+        for _run in range(args.repeat):
             emulator.reset_stats()
-            seconds, peak = run_inventory(plain, env, out)
+            seconds, peak, cpu = run_inventory(plain, env, out)
             runs.append(seconds)
             peaks.append(peak)
-            windows.append(api_window(emulator.requests()))
+            cpus.append(cpu)
+            requests = emulator.requests()
+            windows.append(api_window(requests))
             calls = emulator.stats_snapshot()
         with open(out, encoding='utf-8') as handle:
             hostvars = json.load(handle)['_meta']['hostvars']
         complete = len(hostvars) == args.instances and all(len(h['alicloud_enis']) == args.enis for h in hostvars.values())
 
         run_inventory(cached, env, out, '--flush-cache')          # fills the cache
-        cached_runs, cached_calls = [], 0
-        for _ in range(args.repeat):
+        cached_runs, cached_cpus, cached_calls = [], [], 0
+        for _run in range(args.repeat):
             emulator.reset_stats()
-            cached_runs.append(run_inventory(cached, env, out)[0])
+            seconds, _peak, cpu = run_inventory(cached, env, out)
+            cached_runs.append(seconds)
+            cached_cpus.append(cpu)
             cached_calls += emulator.stats_snapshot()['total']
 
         # The plugin alone on a cache hit, in this process (same environment as the subprocesses).
         os.environ.update({k: v for k, v in env.items() if k.startswith(('ALIBABA_CLOUD_', 'ANSIBLE_'))})
         emulator.reset_stats()
-        plugin_cached = statistics.median(plugin_parse_seconds(cached)[0] for _ in range(args.repeat))
+        plugin_cached = statistics.median(plugin_parse_seconds(cached)[0] for _run in range(args.repeat))
         cached_calls += emulator.stats_snapshot()['total']
     finally:
         emulator.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
     wall = statistics.median(runs)
     minimum = {action: sum(f[action] for f in floors.values()) for action in PAGE}
@@ -187,6 +208,8 @@ def main(argv=None):
         'ratio_to_floor': round(wall / floor_strict, 2), 'api_window_ratio_to_floor': round(statistics.median(windows) / floor_strict, 2),
         'peak_rss_mib': round(max(peaks), 1),
         'cached_wall_s': round(statistics.median(cached_runs), 3), 'cached_api_calls': cached_calls,
+        'cpu_s': round(statistics.median(cpus), 2), 'cached_cpu_s': round(statistics.median(cached_cpus), 2),
+        'process_baseline_cpu_s': round(baseline_cpu, 2), 'chains_last_run': chains(requests),
         'plugin_parse_cached_s': round(plugin_cached, 3),
         'loadavg_1m': os.getloadavg()[0], 'cpus': os.cpu_count(),
         'complete': complete, 'hosts': len(hostvars),
@@ -194,15 +217,20 @@ def main(argv=None):
     }
     print('underlay.alicloud.ecs inventory: %d instances x %d ENIs in %s, %.0f ms latency per request'
           % (args.instances, args.enis, ', '.join(regions), args.latency))
-    print('  ansible-inventory --list        %6.2f s  (median of %s)' % (wall, ', '.join('%.2f' % r for r in runs)))
+    print('  ansible-inventory --list        %6.2f s  (median of %s; CPU %.2f s)' % (wall, ', '.join('%.2f' % r for r in runs),
+                                                                                  results['cpu_s']))
     print('    of which API window           %6.2f s  (first request to last answer, emulator clock)' % results['api_window_s'])
-    print('    process start, no hosts       %6.2f s  (ansible-inventory -i localhost, --list)' % baseline)
+    for chain in results['chains_last_run'][:3]:
+        print('      %-26s %-12s %6.2f s span, %.2f s in the emulator, %d requests'
+              % (chain['action'], chain['region'], chain['span_s'], chain['server_s'], chain['requests']))
+    print('    process start, no hosts       %6.2f s  (ansible-inventory -i localhost, --list; CPU %.2f s)' % (baseline, baseline_cpu))
     print('  floor                           %6.2f s  (slowest region: max(instance, ENI, vSwitch pages) + type pages'
           ' = %d pages x %.0f ms)' % (floor_strict, max(f['strict'] for f in floors.values()), args.latency))
     print('  floor with overlapped types     %6.2f s' % floor_overlap)
     print('  ratio wall / floor              %6.2f    (API window / floor %.2f)' % (results['ratio_to_floor'], results['api_window_ratio_to_floor']))
     print('  peak RSS of ansible-inventory   %6.1f MiB' % results['peak_rss_mib'])
-    print('  cached re-run                   %6.2f s  (%d API calls)' % (results['cached_wall_s'], cached_calls))
+    print('  cached re-run                   %6.2f s  (%d API calls; CPU %.2f s)' % (results['cached_wall_s'], cached_calls,
+                                                                              results['cached_cpu_s']))
     print('  plugin parse() alone, cached    %6.2f s  (in-process: no start-up, no per-host merge, no JSON output)' % plugin_cached)
     print('  machine                         %d CPUs, load average %.1f at the end' % (os.cpu_count(), os.getloadavg()[0]))
     print('  complete                        %s (%d hosts)' % (complete, len(hostvars)))
