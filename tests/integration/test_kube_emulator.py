@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client, config, dynamic
 from kubernetes.dynamic.exceptions import ApiException
 
-from kube_fixtures import EMULATOR_DIR, ROOT, kube, kube_factory, spiderpool_crds  # noqa: F401  pylint: disable=unused-import
+from kube_fixtures import EMULATOR_DIR, ROOT, SPIDERPOOL_CRDS, kube, kube_factory, spiderpool_crds  # noqa: F401  pylint: disable=unused-import
 
 POOL_API = 'spiderpool.spidernet.io/v2beta1'
 
@@ -123,9 +123,10 @@ def test_cli_admin_endpoints_and_latency(tmp_path):
     kubeconfig = tmp_path / 'kc'
     table = tmp_path / 'exec.yaml'
     table.write_text('rules:\n  - {pod: ".*", command: "^hostname$", stdout: "{node}\\n", template: true}\n')
+    crds = ['--crds', SPIDERPOOL_CRDS, '--spiderpool-webhooks'] if os.path.isdir(SPIDERPOOL_CRDS) else []
     proc = subprocess.Popen([sys.executable, os.path.join(EMULATOR_DIR, 'kube_emulator.py'), '--listen',
                              '127.0.0.1:0', '--kubeconfig', str(kubeconfig), '--nodes', 'n1,n2', '--simulate-kubelet',
-                             '--exec-table', str(table), '--latency', '150'], stdout=subprocess.PIPE, text=True)
+                             '--exec-table', str(table), '--latency', '150'] + crds, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith('listening on http://127.0.0.1:')
@@ -161,6 +162,10 @@ def test_cli_admin_endpoints_and_latency(tmp_path):
         admin('PUT', '/_emulator/exec-table', [{'pod': 'p', 'command': 'hostname', 'stdout': 'replaced'}])
         assert stream(core.connect_get_namespaced_pod_exec, 'p', 'default', command=['hostname'], stderr=True,
                       stdin=False, stdout=True, tty=False) == 'replaced'
+        if crds:  # CRDs registered at start, webhooks on: the pool comes back merged
+            created = client.CustomObjectsApi(core.api_client).create_cluster_custom_object(
+                'spiderpool.spidernet.io', 'v2beta1', 'spiderippools', pool('c', ips=['10.20.0.2', '10.20.0.1']))
+            assert created['spec']['ips'] == ['10.20.0.1-10.20.0.2']
     finally:
         proc.terminate()
         proc.wait(10)
