@@ -38,6 +38,13 @@ DEFAULT_TOKEN = 'kube-emulator-token'
 OPENAPI_V2_PB = b''
 
 
+class Server(ThreadingHTTPServer):
+    """Threaded server with a listen backlog for clients that open many connections at once."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
 class Stats:
     """Request counters by verb and resource, plus every exec."""
 
@@ -94,8 +101,7 @@ class KubeEmulator:
             self.kubelet.install()
         for node in nodes:
             self.add_node(node)
-        self.server = ThreadingHTTPServer((host, port), _make_handler(self))
-        self.server.daemon_threads = True
+        self.server = Server((host, port), _make_handler(self))
         self.thread = None
 
     # ---- lifecycle ------------------------------------------------------------------------------
