@@ -217,8 +217,8 @@ def main(argv=None):
     }
     print('underlay.alicloud.ecs inventory: %d instances x %d ENIs in %s, %.0f ms latency per request'
           % (args.instances, args.enis, ', '.join(regions), args.latency))
-    print('  ansible-inventory --list        %6.2f s  (median of %s; CPU %.2f s)' % (wall, ', '.join('%.2f' % r for r in runs),
-                                                                                  results['cpu_s']))
+    print('  ansible-inventory --list        %6.2f s  (median of %s; CPU %.2f s)'
+          % (wall, ', '.join('%.2f' % r for r in runs), results['cpu_s']))
     print('    of which API window           %6.2f s  (first request to last answer, emulator clock)' % results['api_window_s'])
     for chain in results['chains_last_run'][:3]:
         print('      %-26s %-12s %6.2f s span, %.2f s in the emulator, %d requests'
@@ -229,8 +229,8 @@ def main(argv=None):
     print('  floor with overlapped types     %6.2f s' % floor_overlap)
     print('  ratio wall / floor              %6.2f    (API window / floor %.2f)' % (results['ratio_to_floor'], results['api_window_ratio_to_floor']))
     print('  peak RSS of ansible-inventory   %6.1f MiB' % results['peak_rss_mib'])
-    print('  cached re-run                   %6.2f s  (%d API calls; CPU %.2f s)' % (results['cached_wall_s'], cached_calls,
-                                                                              results['cached_cpu_s']))
+    print('  cached re-run                   %6.2f s  (%d API calls; CPU %.2f s)'
+          % (results['cached_wall_s'], cached_calls, results['cached_cpu_s']))
     print('  plugin parse() alone, cached    %6.2f s  (in-process: no start-up, no per-host merge, no JSON output)' % plugin_cached)
     print('  machine                         %d CPUs, load average %.1f at the end' % (os.cpu_count(), os.getloadavg()[0]))
     print('  complete                        %s (%d hosts)' % (complete, len(hostvars)))
