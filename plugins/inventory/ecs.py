@@ -181,7 +181,7 @@ HOSTNAME_FIELDS = {
     'instance_id': 'alicloud_instance_id',
 }
 # Lookups, time and randomness can give different results for equal variables: never memoised.
-VOLATILE_NAMES = frozenset(('lookup', 'query', 'q', 'now', 'random', 'shuffle', 'pipe'))
+VOLATILE_NAMES = frozenset(('lookup', 'query', 'q', 'now', 'random', 'shuffle'))
 HOSTNAME_CHOICES = 'hostname, instance_name, instance_id, private_ip, tag:<key> or a Jinja expression'
 
 
