@@ -16,8 +16,9 @@ description:
     listing, every listing at the API's largest page size. ENIs are listed per region in bulk, never per instance.
   - Each host is added to the groups C(alicloud_region_<region>) and C(alicloud_zone_<zone>) (dashes become
     underscores); O(compose), O(groups) and O(keyed_groups) add more.
-  - O(regions), O(filters), O(include_filters), O(exclude_filters) and the credential and endpoint options may be
-    Jinja templates, for example C("{{ lookup('ansible.builtin.env', 'MY_KEY') }}"); extra vars are available to them.
+  - O(regions) (element by element), O(filters), O(include_filters), O(exclude_filters) and the credential and endpoint
+    options may be Jinja templates, for example an C(ansible.builtin.env) lookup (see the examples); extra vars are
+    available to them.
 author:
   - underlay.alicloud maintainers (!UNKNOWN)
 requirements:
@@ -34,6 +35,9 @@ notes:
     The cache holds the host facts, so O(hostnames), O(compose), O(groups) and O(keyed_groups) can change without a
     refresh; a change of O(regions), the filters, the endpoints or the account selects a different cache entry.
   - The host facts are the same as those returned by M(underlay.alicloud.ecs_instance_info).
+  - O(compose), O(groups) and O(keyed_groups) are evaluated once per distinct value of the variables they read and the
+    outcome is reused for hosts with the same values; expressions that call C(lookup), C(query), C(now), C(random) or
+    C(shuffle) are evaluated for every host.
   - Host variables set by this plugin are the C(alicloud_*) facts (renamed by O(hostvars_prefix) and
     O(hostvars_suffix)) and C(ansible_host), the primary private IPv4 address of the primary ENI.
     O(compose) runs after them, so it can override C(ansible_host).
@@ -83,7 +87,7 @@ options:
         C(prefix) are entries as above; the hostname is then prefix, separator and name joined.
       - An instance for which no entry gives a value is left out of the inventory.
       - When two instances would get the same name, the later one (ordered by region and instance ID) is named by its
-        instance ID and a warning is shown.
+        instance ID; one warning lists those instances.
     type: list
     elements: raw
     default: [hostname, instance_id]
