@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -359,8 +360,11 @@ def test_secret_never_in_output(lab, tmp_path):
 
 def test_unreachable_endpoint_fails_fast_and_clearly(tmp_path):
     config = lab_config(tmp_path, max_retries=1, timeout=2)
+    with socket.socket() as probe:          # a port nothing listens on
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
     started = time.monotonic()
-    proc = ansible_inventory(config, cloud_env('http://127.0.0.1:9'), '--list', check=False)
+    proc = ansible_inventory(config, cloud_env('http://127.0.0.1:%d' % port), '--list', check=False)
     assert proc.returncode != 0
     assert 'DescribeInstances' in proc.stderr or 'cannot connect' in proc.stderr
     assert time.monotonic() - started < 60
