@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Mapping
 
@@ -76,6 +77,13 @@ def underlay_kustomization(files, root):
     }
 
 
+def underlay_render_root(path):
+    """The render directory as an absolute path; a relative one is taken from the directory
+    ansible-playbook was started in (modules run in the playbook's directory instead)."""
+    path = str(path or '')
+    return os.path.abspath(os.path.expanduser(path)) if path else ''
+
+
 class FilterModule:
     """underlay.alicloud filters."""
 
@@ -84,4 +92,5 @@ class FilterModule:
             'spiderpool_plan': spiderpool_plan,
             'spiderpool_ip_ranges': spiderpool_ip_ranges,
             'underlay_kustomization': underlay_kustomization,
+            'underlay_render_root': underlay_render_root,
         }

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -72,7 +73,7 @@ class PlayResult:
         counts = {}
         lines = self.output.split('PLAY RECAP', 1)[-1].splitlines()
         for line in lines[1:]:
-            if ':' not in line:
+            if not re.match(r'\S+\s*:\s+ok=\d+', line):   # stderr (warnings) follows the recap
                 continue
             host, rest = line.split(':', 1)
             fields = dict(part.split('=') for part in rest.split() if '=' in part)
@@ -117,10 +118,10 @@ def run_tasks(tmp_path, env, tasks, *args, inventory='localhost,', hosts='localh
     return result
 
 
-def run_playbook(playbook, env, *args, inventory=LAB_INVENTORY, expect_rc=0):
+def run_playbook(playbook, env, *args, inventory=LAB_INVENTORY, expect_rc=0, cwd=ROOT):
     """Run a project playbook with an inventory; returns a PlayResult (no registered results)."""
     cmd = [os.path.join(VENV_BIN, 'ansible-playbook'), '-i', inventory, *args, playbook]
-    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=900, check=False)
     result = PlayResult(proc, None)
     if expect_rc is not None and result.rc != expect_rc:
         raise AssertionError('ansible-playbook exited %d, expected %d:\n%s' % (result.rc, expect_rc, result.output))

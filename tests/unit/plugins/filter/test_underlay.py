@@ -12,7 +12,7 @@ FILTERS = FilterModule().filters()
 
 
 def test_filters_are_registered():
-    assert sorted(FILTERS) == ['spiderpool_ip_ranges', 'spiderpool_plan', 'underlay_kustomization']
+    assert sorted(FILTERS) == ['spiderpool_ip_ranges', 'spiderpool_plan', 'underlay_kustomization', 'underlay_render_root']
 
 
 def test_plan_reads_only_planner_facts_from_hostvars():
@@ -61,3 +61,12 @@ def test_kustomization_lists_resources_only():
     assert FILTERS['underlay_kustomization'](relative, 'out/render')['resources'] == ['spiderpool-networks/spiderippools.yaml']
     with pytest.raises(AnsibleFilterError, match='/elsewhere/a.yaml is not under /out/render'):
         FILTERS['underlay_kustomization'](['/elsewhere/a.yaml'], root)
+
+
+def test_render_root_is_absolute_from_the_start_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('HOME', '/home/ops')
+    assert FILTERS['underlay_render_root']('out/render/') == str(tmp_path / 'out' / 'render')
+    assert FILTERS['underlay_render_root']('/srv/gitops/../render') == '/srv/render'
+    assert FILTERS['underlay_render_root']('~/gitops') == '/home/ops/gitops'
+    assert FILTERS['underlay_render_root']('') == ''
