@@ -56,7 +56,7 @@ def addresses(entries):
     """The set of addresses in Spiderpool `ips` entries (single addresses and a-b ranges)."""
     out = set()
     for entry in entries:
-        first, _, last = entry.partition('-')
+        first, last = (entry.split('-') + [''])[:2]
         start, end = ipaddress.ip_address(first), ipaddress.ip_address(last or first)
         out.update(ipaddress.ip_address(n) for n in range(int(start), int(end) + 1))
     return out
@@ -116,7 +116,7 @@ def cluster(kube_factory, tmp_path):  # noqa: F811  pylint: disable=redefined-ou
     if not real_crds:
         for crd in minimal_crds():
             double.apply(crd)
-    nodes, _ = lab_nodes()
+    nodes = lab_nodes()[0]
     for node in nodes:
         labels = {'node-role.kubernetes.io/control-plane': ''} if node['tags']['role'] == 'master' else None
         double.add_node(node['hostname'], labels=labels, internal_ip=node['enis'][0]['primary_ip'])
@@ -169,7 +169,7 @@ def test_apply_then_rerun_changes_nothing(cloud, cluster, tmp_path):
 
     first = run_playbook(SITE, env, '-e', variables)
     assert_no_secret(first.output, 'the output')
-    nodes, _ = lab_nodes()
+    nodes = lab_nodes()[0]
     for node in nodes:
         installed = tmp_path / 'cni' / node['hostname'] / 'ipvlan'
         assert installed.read_text() == '#!/bin/sh\necho ipvlan\n' and os.access(installed, os.X_OK)
