@@ -86,6 +86,7 @@ class KubeEmulator:
         self.store = kube_store.Store()
         self.stats = Stats()
         self.exec_table = kube_exec.ExecTable(exec_rules)
+        self.logs = {}  # (namespace, pod) -> text served by pods/log
         self.token = token
         self.latency = latency_ms / 1000.0
         self.kubelet = None
@@ -186,6 +187,9 @@ class KubeEmulator:
 
     def set_exec_table(self, rules):
         self.exec_table.set(rules)
+
+    def set_pod_log(self, namespace, name, text):
+        self.logs[(namespace, name)] = text
 
     def set_load_balancer_ip(self, namespace, name, ip):
         res = self.store.find('', 'v1', 'services')
@@ -395,7 +399,7 @@ def _make_handler(emu):  # noqa: C901 - the request router
             if sub == 'log' and res.kind == 'Pod':
                 emu.stats.count('get', 'pods/log')
                 store.get(res, namespace, name)
-                self._send(200, b'', 'text/plain')
+                self._send(200, emu.logs.get((namespace, name), '').encode(), 'text/plain')
                 return
             if sub not in (None, 'status'):
                 raise ApiError(404, 'NotFound', 'the server could not find the requested resource')

@@ -66,6 +66,9 @@ class KubeDouble:
     def set_exec_table(self, rules):
         self.emulator.set_exec_table(rules)
 
+    def set_pod_log(self, namespace, name, text):
+        self.emulator.set_pod_log(namespace, name, text)
+
     def set_load_balancer_ip(self, namespace, name, ip):
         return self.emulator.set_load_balancer_ip(namespace, name, ip)
 

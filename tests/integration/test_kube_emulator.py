@@ -426,6 +426,8 @@ def test_exec_through_stream(kube):  # noqa: F811
                   stdin=False, stdout=True, tty=False, _preload_content=False)
     resp.run_forever(timeout=5)
     assert resp.returncode == 127 and 'no exec table rule matches' in resp.read_stderr()
+    kube.set_pod_log('default', 'box', 'started\n')
+    assert core.read_namespaced_pod_log('box', 'default') == 'started\n'
     stats = kube.request_counts()
     assert stats['exec_count'] == 3 and stats['execs'][0]['command'] == ['ping', '-c', '1', '10.0.0.9']
     assert stats['requests']['create pods/exec'] == 3
