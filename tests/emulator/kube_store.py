@@ -192,6 +192,21 @@ def parse_field_selector(text):
     return terms
 
 
+def _seen_as(event, wanted):
+    """Event type for a selector-filtered watch: an update that makes an object match (stop matching)
+    is seen as ADDED (DELETED), as the real watch cache does; None when the watcher sees nothing."""
+    _rv, etype, group, plural, obj, old = event
+    now_in = wanted(group, plural, obj)
+    if etype != 'MODIFIED' or old is None:
+        return etype if now_in else None
+    was_in = wanted(group, plural, old)
+    if now_in and was_in:
+        return 'MODIFIED'
+    if now_in:
+        return 'ADDED'
+    return 'DELETED' if was_in else None
+
+
 def spec_of(obj):
     return {k: v for k, v in obj.items() if k not in ('metadata', 'status')}
 
@@ -337,8 +352,9 @@ class Store:
         for hook in self.admission:
             hook(self, 'UPDATE_STATUS' if subresource == 'status' else op, res, obj, old)
 
-    def _event(self, etype, res, obj):
-        self.events.append((self.rv, etype, res.group, res.plural, copy.deepcopy(obj)))
+    def _event(self, etype, res, obj, old=None):
+        # stored objects are replaced, never mutated, so the event can keep references
+        self.events.append((self.rv, etype, res.group, res.plural, obj, old))
         if len(self.events) > 20000:
             del self.events[:10000]
         self.cond.notify_all()
@@ -523,7 +539,7 @@ class Store:
             self.owners[owner_key] = owners
             if res.kind == 'CustomResourceDefinition':
                 self._sync_crd(obj)
-            self._event('MODIFIED', res, obj)
+            self._event('MODIFIED', res, obj, old)
             if not _internal:
                 self._run_controllers('MODIFIED', res, obj)
             return self._served(res, obj)
@@ -627,12 +643,12 @@ class Store:
                 return self._served(res, obj)
             if obj['metadata'].get('finalizers'):
                 if not obj['metadata'].get('deletionTimestamp'):
-                    obj = copy.deepcopy(obj)
+                    old, obj = obj, copy.deepcopy(obj)
                     obj['metadata']['deletionTimestamp'] = now()
                     obj['metadata']['deletionGracePeriodSeconds'] = 0
                     obj['metadata']['resourceVersion'] = self._next_rv()
                     self._table(res)[(namespace, name)] = obj
-                    self._event('MODIFIED', res, obj)
+                    self._event('MODIFIED', res, obj, old)
                     self._run_controllers('MODIFIED', res, obj)
                 return self._served(res, obj)
             return self._remove(res, namespace, name, obj)
@@ -733,7 +749,7 @@ class Store:
                     self.cond.wait(min(left, 1.0))
                     pending = [e for e in self.events if e[0] > since]
                 since = pending[-1][0]
-                batch = [(e[1], self._served(res, e[4])) for e in pending if wanted(e[2], e[3], e[4])]
+                batch = [(kind, self._served(res, e[4])) for e in pending for kind in [_seen_as(e, wanted)] if kind]
             yield from batch
 
     # ---- library helpers ----------------------------------------------------------------------

@@ -309,6 +309,21 @@ def test_finalizers_owner_gc_and_watch(kube):  # noqa: F811
     cms.create(namespace='default', body=configmap('other'))
     watcher.join(5)
     assert seen == ['ADDED', 'MODIFIED'] and 0.9 < time.monotonic() - started < 10
+    # with a label selector, an update that makes an object stop (start) matching is seen as DELETED (ADDED)
+    watched = []
+
+    def follow():
+        for event in cms.watch(namespace='default', label_selector='w=1', timeout=1):
+            watched.append((event['type'], event['object'].metadata.name))
+
+    watcher = threading.Thread(target=follow)
+    watcher.start()
+    time.sleep(0.3)
+    for value in ('1', '2'):
+        cms.patch(name='other', namespace='default', body={'metadata': {'labels': {'w': value}}},
+                  content_type='application/merge-patch+json')
+    watcher.join(5)
+    assert watched == [('ADDED', 'other'), ('DELETED', 'other')]
 
 
 def test_server_side_apply(kube):  # noqa: F811
