@@ -120,6 +120,7 @@ groups:
   kube_node: alicloud_tags.role | default('') == 'worker'
   k8s_cluster: alicloud_tags.role | default('') in ['master', 'worker']
 
+---
 # prod.alicloud_ecs.yml: two regions, several queries, tag-based names and groups
 plugin: underlay.alicloud.ecs
 regions: [cn-hangzhou, cn-shanghai]
@@ -141,6 +142,7 @@ keyed_groups:
 compose:
   ansible_user: "'ecs-user'"
 
+---
 # Credentials through a lookup, variables with a prefix, and a one-hour cache
 plugin: underlay.alicloud.ecs
 access_key_id: "{{ lookup('ansible.builtin.env', 'PROD_ALIBABA_KEY_ID') }}"
