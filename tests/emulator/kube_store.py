@@ -469,6 +469,12 @@ class Store:
         if not name:
             raise invalid(res, name or '', [{'reason': 'FieldValueRequired', 'field': 'metadata.name',
                                              'message': 'Required value: name or generateName is required'}])
+        if res.group == 'rbac.authorization.k8s.io':
+            # RBAC objects only need a valid path segment (e.g. system:cloud-controller-manager).
+            if name in ('.', '..') or '/' in name or '%' in name:
+                raise invalid(res, name, [{'reason': 'FieldValueInvalid', 'field': 'metadata.name',
+                                           'message': 'Invalid value: "%s": may not contain \'/\' or \'%%\'' % name}])
+            return
         limit = 63 if res.kind in LABEL_NAME_KINDS else 253
         if len(name) > limit or not NAME_RE.match(name) or (limit == 63 and '.' in name):
             raise invalid(res, name, [{'reason': 'FieldValueInvalid', 'field': 'metadata.name',
