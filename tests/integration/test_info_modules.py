@@ -52,7 +52,7 @@ def lab_world():
 def large_world():
     """400 instances x 3 ENIs in one region; /28 vSwitches so that there are hundreds of them."""
     world = generate(instances=400, enis=3, regions=1, seed=3, secondary_ips=2, ipv6=2, stopped_rate=0.1, vswitch_prefix=28)
-    (region,) = world['regions'].values()
+    region = next(iter(world['regions'].values()))
     world['regions'] = {REGION: region}
     return with_credentials(world)
 
