@@ -76,6 +76,8 @@ def main():
     print('objects: %s' % ', '.join('%d %s' % (n, k) for k, n in sorted(kinds.items())))
     print('pod addresses in pools: %d IPv4, %d IPv6'
           % (capacity[4], capacity[6]))
+    for values in sorted(glob.glob(os.path.join(args.render_dir, 'helm', '*values*.yaml'))):
+        print('Spiderpool Helm values: %s' % values)
     print('rendered configuration: %s (kubectl apply -k %s)' % (args.render_dir, args.render_dir))
     return 0
 
