@@ -31,12 +31,15 @@ def base_env():
     return env
 
 
-def cloud_env(emu, key_id='LTAIlabkey', secret='labsecret', region='cn-hangzhou'):
-    """base_env() pointed at an emulator with an AccessKey pair."""
+def cloud_env(emu, key_id='LTAIlabkey', secret='labsecret', region='cn-hangzhou', token=None):
+    """base_env() pointed at an emulator, with an AccessKey pair (none when key_id is None) and an STS token."""
     env = base_env()
     env.update({'ALIBABA_CLOUD_ECS_ENDPOINT': emu.url, 'ALIBABA_CLOUD_VPC_ENDPOINT': emu.url,
-                'ALIBABA_CLOUD_REGION_ID': region,
-                'ALIBABA_CLOUD_ACCESS_KEY_ID': key_id, 'ALIBABA_CLOUD_ACCESS_KEY_SECRET': secret})
+                'ALIBABA_CLOUD_REGION_ID': region})
+    if key_id:
+        env.update({'ALIBABA_CLOUD_ACCESS_KEY_ID': key_id, 'ALIBABA_CLOUD_ACCESS_KEY_SECRET': secret})
+    if token:
+        env['ALIBABA_CLOUD_SECURITY_TOKEN'] = token
     return env
 
 

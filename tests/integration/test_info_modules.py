@@ -26,6 +26,9 @@ sys.path.insert(0, os.path.join(ROOT, 'tests', 'emulator'))
 from ecs_emulator import EcsEmulator  # noqa: E402  pylint: disable=wrong-import-position
 from worldgen import generate  # noqa: E402  pylint: disable=wrong-import-position
 
+import cloud_helpers  # noqa: E402  pylint: disable=wrong-import-position
+from cloud_helpers import base_env  # noqa: E402  pylint: disable=wrong-import-position
+
 PLAYBOOK = os.path.join(ROOT, 'tests', 'integration', 'playbooks', 'info', 'query.yml')
 LAB_WORLD = os.path.join(ROOT, 'inventories', 'lab', 'world.yml')
 VENV_BIN = os.path.join(ROOT, '.venv', 'bin')
@@ -59,27 +62,8 @@ def large_world():
 
 # -- running playbooks -----------------------------------------------------------------------
 
-def base_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith(('ALIBABA_CLOUD_', 'ANSIBLE_'))
-           and k.lower() not in ('http_proxy', 'https_proxy', 'all_proxy')}
-    env.update({'PATH': '%s:%s' % (VENV_BIN, env.get('PATH', '')),
-                'ANSIBLE_CONFIG': os.path.join(ROOT, 'ansible.cfg'),
-                'ANSIBLE_COLLECTIONS_PATH': os.path.join(ROOT, '.collections'),
-                'ANSIBLE_NOCOLOR': '1', 'PYTHONDONTWRITEBYTECODE': '1',
-                # no instance metadata service here: the default chain must not wait for one
-                'ALIBABA_CLOUD_ECS_METADATA_DISABLED': 'true', 'ALIBABA_CLOUD_CLI_PROFILE_DISABLED': 'true'})
-    return env
-
-
 def cloud_env(emu, key_id=KEY_ID, secret=SECRET, token=None):
-    env = base_env()
-    env.update({'ALIBABA_CLOUD_ECS_ENDPOINT': emu.url, 'ALIBABA_CLOUD_VPC_ENDPOINT': emu.url,
-                'ALIBABA_CLOUD_REGION_ID': REGION})
-    if key_id:
-        env.update({'ALIBABA_CLOUD_ACCESS_KEY_ID': key_id, 'ALIBABA_CLOUD_ACCESS_KEY_SECRET': secret})
-    if token:
-        env['ALIBABA_CLOUD_SECURITY_TOKEN'] = token
-    return env
+    return cloud_helpers.cloud_env(emu, key_id=key_id, secret=secret, region=REGION, token=token)
 
 
 class Run:
