@@ -92,13 +92,7 @@ options:
     default: 120
 extends_documentation_fragment:
   - underlay.alicloud.auth
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - underlay.alicloud.attributes
 seealso:
   - module: underlay.alicloud.ecs_eni_ip
   - module: underlay.alicloud.ecs_eni_info

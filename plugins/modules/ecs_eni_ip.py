@@ -88,13 +88,7 @@ options:
     default: 60
 extends_documentation_fragment:
   - underlay.alicloud.auth
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - underlay.alicloud.attributes
 notes:
   - Unassign calls take no ClientToken in the Alibaba API; they are retried only on throttling,
     server errors and connection errors, and re-reading the ENI after a failure shows what happened.
