@@ -169,6 +169,7 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible_collections.underlay.alicloud.plugins.module_utils.client import HAS_ALIBABA_SDK, SDK_REQUIREMENT, AlicloudClients
 from ansible_collections.underlay.alicloud.plugins.module_utils.errors import AlicloudApiError
 from ansible_collections.underlay.alicloud.plugins.module_utils.facts import primary_private_ip
+from ansible_collections.underlay.alicloud.plugins.module_utils.filters import check_filters, unknown
 from ansible_collections.underlay.alicloud.plugins.module_utils.gather import gather_hosts
 
 CONFIG_SUFFIXES = ('alicloud_ecs.yml', 'alicloud_ecs.yaml')
@@ -245,10 +246,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path)
-        self._read_config_data(path)
+        config = self._read_config_data(path)
+        # Ansible ignores unknown options, and the API unknown filters: a typo would select every instance.
+        for name in config:
+            if name not in self._options:
+                raise AnsibleParserError('underlay.alicloud.ecs inventory: %s' % unknown('option', name, self._options))
         hostnames = [self._hostname_entry(entry) for entry in self.get_option('hostnames')]
         settings = self._templated(CLIENT_OPTIONS)
         query = self._templated(QUERY_OPTIONS)
+        self._check_queries(query)
 
         cache_key = self._cache_key(path, settings, query)
         use_cache = self.get_option('cache')
@@ -281,6 +287,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 detail = type(exc).__name__ if name in SECRET_OPTIONS else to_text(exc)
                 raise AnsibleParserError('Could not template option %s: %s' % (name, detail)) from None
         return values
+
+    @staticmethod
+    def _check_queries(query):
+        """Every filter mapping, after templating, may hold DescribeInstances request parameters only."""
+        queries = [('filters', query['filters'])]
+        for option in ('include_filters', 'exclude_filters'):
+            queries.extend(('%s[%d]' % (option, index), filters) for index, filters in enumerate(query[option]))
+        try:
+            for where, filters in queries:
+                check_filters('DescribeInstances', filters, where)
+        except ValueError as exc:
+            raise AnsibleParserError('underlay.alicloud.ecs inventory: %s' % exc) from None
 
     def _cache_key(self, path, settings, query):
         scope = dict(query, **{name: settings.get(name) for name in CACHE_KEY_OPTIONS})

@@ -20,6 +20,7 @@ from ansible_collections.underlay.alicloud.plugins.module_utils.client import (
     DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HAS_ALIBABA_SDK, MISSING_SDK_PACKAGE, SDK_REQUIREMENT,
     AlicloudClients, parse_endpoint, validate_region)
 from ansible_collections.underlay.alicloud.plugins.module_utils.errors import AlicloudApiError, redact
+from ansible_collections.underlay.alicloud.plugins.module_utils.filters import check_filters
 
 AUTH_ARGUMENT_SPEC = dict(
     region=dict(type='str', fallback=(env_fallback, ['ALIBABA_CLOUD_REGION_ID'])),
@@ -34,9 +35,6 @@ AUTH_ARGUMENT_SPEC = dict(
     timeout=dict(type='int', default=DEFAULT_TIMEOUT),
     max_retries=dict(type='int', default=DEFAULT_MAX_RETRIES),
 )
-
-# Request parameters the collection manages itself; users may not set them through ``filters``.
-MANAGED_PARAMETERS = ('RegionId', 'MaxResults', 'NextToken', 'PageNumber', 'PageSize')
 
 # Resource id prefixes checked before any API call: a typo fails fast and names the value.
 ID_PREFIXES = {'instance': 'i-', 'eni': 'eni-', 'vswitch': 'vsw-', 'vpc': 'vpc-'}
@@ -117,18 +115,15 @@ class AlicloudModule:
                 self.fail('%s: %r is not a valid %s id (expected %s followed by letters and digits)'
                           % (option, value, kind, prefix))
 
-    def build_filters(self, **options):
-        """The ``filters`` option merged with API parameters from dedicated options (those win).
+    def build_filters(self, action, **options):
+        """The ``filters`` option, checked against the request parameters of ``action``, merged with
+        API parameters from dedicated options (those win).
 
         ``options`` maps API parameter names to option values; unset values are ignored and a
         ``Tag`` mapping becomes the API's ``[{Key, Value}]`` list.
         """
         filters = dict(self.module.params.get('filters') or {})
-        for key in filters:
-            if key in MANAGED_PARAMETERS:
-                self.fail('filters: %s is set by the module itself; remove it' % key)
-            if not re.match(r'^[A-Z][A-Za-z0-9]*$', str(key)):
-                self.fail('filters: %r is not an API parameter name (expected names such as VpcId or Tag)' % (key,))
+        check_filters(action, filters)  # its ValueError becomes the module's failure in execute()
         for key, value in options.items():
             if value not in (None, [], {}, ''):
                 filters[key] = value

@@ -191,7 +191,7 @@ class EcsEniInfo(AlicloudModule):
         for option, kind in (('instance_id', 'instance'), ('vswitch_id', 'vswitch'), ('vpc_id', 'vpc')):
             self.validate_ids(option, kind, [params[option]] if params[option] else [])
         filters = self.build_filters(
-            NetworkInterfaceId=sorted(set(params['eni_ids'] or [])), InstanceId=params['instance_id'],
+            'DescribeNetworkInterfaces', NetworkInterfaceId=sorted(set(params['eni_ids'] or [])), InstanceId=params['instance_id'],
             VSwitchId=params['vswitch_id'], VpcId=params['vpc_id'], Type=params['type'], Tag=params['tags'])
         region = self.region
         clients = self.clients

@@ -228,7 +228,7 @@ class EcsInstanceInfo(AlicloudModule):
         self.validate_ids('vpc_id', 'vpc', [params['vpc_id']] if params['vpc_id'] else [])
         self.validate_ids('vswitch_id', 'vswitch', [params['vswitch_id']] if params['vswitch_id'] else [])
         filters = self.build_filters(
-            InstanceIds=sorted(set(params['instance_ids'] or [])), VpcId=params['vpc_id'], VSwitchId=params['vswitch_id'],
+            'DescribeInstances', InstanceIds=sorted(set(params['instance_ids'] or [])), VpcId=params['vpc_id'], VSwitchId=params['vswitch_id'],
             ZoneId=params['zone_id'], InstanceName=params['instance_name'], Status=params['status'], Tag=params['tags'])
         region = self.region
         instances = gather_region(self.clients, region, [filters])

@@ -143,7 +143,7 @@ class VswitchInfo(AlicloudModule):
         self.validate_ids('vswitch_ids', 'vswitch', wanted)
         self.validate_ids('vpc_id', 'vpc', [params['vpc_id']] if params['vpc_id'] else [])
         # The API filters by one VSwitchId only; several ids are picked from the (VPC or region) listing.
-        filters = self.build_filters(VSwitchId=wanted[0] if len(wanted) == 1 else None,
+        filters = self.build_filters('DescribeVSwitches', VSwitchId=wanted[0] if len(wanted) == 1 else None,
                                      VpcId=params['vpc_id'], ZoneId=params['zone_id'])
         raw = ecs.describe_vswitches(self.clients, self.region, filters)
         if wanted:

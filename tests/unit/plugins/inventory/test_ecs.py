@@ -265,6 +265,43 @@ def test_invalid_hostnames_entry_fails_before_any_call(run, recorder, entry):
     assert recorder.calls == []
 
 
+# --- typos: unknown options and filter keys fail instead of selecting every instance --------------------------------
+
+@pytest.mark.parametrize('config, message', [
+    ({'filter': {'Status': 'Running'}}, "unknown option 'filter' (did you mean 'filters'?)"),
+    ({'hostname': ['instance_id']}, "unknown option 'hostname' (did you mean 'hostnames'?)"),
+    ({'exclude_filter': [{'Status': 'Stopped'}]}, "unknown option 'exclude_filter' (did you mean 'exclude_filters'?)"),
+    ({'strict_permission': False}, "unknown option 'strict_permission' (did you mean 'strict_permissions'?)"),
+])
+def test_unknown_option_fails_before_any_call(run, recorder, config, message):
+    with pytest.raises(AnsibleParserError) as err:
+        run(config)
+    assert str(err.value) == 'underlay.alicloud.ecs inventory: ' + message
+    assert recorder.calls == []
+
+
+@pytest.mark.parametrize('config, message', [
+    ({'filters': {'Statuss': 'Running'}}, "filters: unknown DescribeInstances parameter 'Statuss' (did you mean 'Status'?)"),
+    ({'filters': {'Tags': [{'Key': 'cluster', 'Value': 'lab'}]}},
+     "filters: unknown DescribeInstances parameter 'Tags' (did you mean 'Tag'?)"),
+    ({'include_filters': [{'VpcId': 'vpc-1'}, {'vpc_id': 'vpc-2'}]},
+     "include_filters[1]: unknown DescribeInstances parameter 'vpc_id' (did you mean 'VpcId'?)"),
+    ({'exclude_filters': [{'Tag': [{'key': 'lifecycle', 'Value': 'retiring'}]}]},
+     "exclude_filters[0]: Tag[0]: unknown key 'key' (did you mean 'Key'?)"),
+    ({'filters': {'RegionId': 'cn-beijing'}}, 'filters: RegionId is set by the collection itself (from the region option); remove it'),
+])
+def test_misspelt_filter_key_fails_before_any_call(run, recorder, config, message):
+    with pytest.raises(AnsibleParserError) as err:
+        run(config)
+    assert str(err.value) == 'underlay.alicloud.ecs inventory: ' + message
+    assert recorder.calls == []
+
+
+def test_filters_in_the_tag_mapping_form_are_valid(run, recorder):
+    run({'filters': {'Status': 'Running', 'Tag': {'cluster': 'lab'}}})
+    assert recorder.calls[0]['filters_list'] == [{'Status': 'Running', 'Tag': {'cluster': 'lab'}}]
+
+
 # --- filters, regions, credentials -------------------------------------------------------------------------------
 
 def test_filters_then_include_filters_are_queries_and_exclude_filters_pass_through(run, recorder):

@@ -19,6 +19,11 @@ def world():
     ({'region': 'cn-hangzhou', 'eni_ids': ['eni-']}, "eni_ids: 'eni-' is not a valid eni id"),
     ({'region': 'cn-hangzhou', 'instance_id': 'eni-1'}, "instance_id: 'eni-1' is not a valid instance id"),
     ({'region': 'cn-hangzhou', 'type': 'Trunk'}, 'value of type must be one of: Primary, Secondary, got: Trunk'),
+    # A DescribeInstances name is not a DescribeNetworkInterfaces parameter.
+    ({'region': 'cn-hangzhou', 'filters': {'InstanceIds': ['i-1']}},
+     "filters: unknown DescribeNetworkInterfaces parameter 'InstanceIds' (did you mean 'InstanceId'?)"),
+    ({'region': 'cn-hangzhou', 'filters': {'Status': 'InUse', 'Tag': [{'Key': 'a', 'Valeu': 'b'}]}},
+     "filters: Tag[0]: unknown key 'Valeu' (did you mean 'Value'?)"),
 ])
 def test_bad_input(args, message, capsys, monkeypatch):
     result, fake = run_module(ecs_eni_info, args, capsys, monkeypatch, clients=FakeClients(world()))

@@ -14,8 +14,11 @@ def world():
 
 @pytest.mark.parametrize('args,message', [
     ({'region': 'cn-hangzhou', 'vswitch_ids': ['vpc-1']}, "vswitch_ids: 'vpc-1' is not a valid vswitch id"),
-    ({'region': 'cn-hangzhou', 'filters': {'PageSize': 10}}, 'filters: PageSize is set by the module itself'),
+    ({'region': 'cn-hangzhou', 'filters': {'PageSize': 10}}, 'filters: PageSize is set by the collection itself (every page is read); remove it'),
     ({'region': 'cn-hangzhou', 'timeout': 'soon'}, 'timeout'),
+    ({'region': 'cn-hangzhou', 'filters': {'EnabledIpv6': True}},
+     "filters: unknown DescribeVSwitches parameter 'EnabledIpv6' (did you mean 'EnableIpv6'?)"),
+    ({'region': 'cn-hangzhou', 'filters': {'Status': 'Available'}}, "filters: unknown DescribeVSwitches parameter 'Status'"),
 ])
 def test_bad_input(args, message, capsys, monkeypatch):
     result, fake = run_module(vswitch_info, args, capsys, monkeypatch, clients=FakeClients(world()))
