@@ -301,6 +301,7 @@ class World:
         self.vswitches = {}
         self.instances = {}
         self.enis = {}
+        self.security_groups = {}    # id -> {'id', 'region', 'vpc', 'name', 'declared', 'seq'}
         self.macs = set()
         self.seq = 0
         self.mac_counter = 0
@@ -341,6 +342,20 @@ class World:
                 self.macs.add(mac)
                 return mac
 
+    def register_group(self, group_id, region_id, vpc_id, name='', declared=False):
+        """Record a security group of ``vpc_id`` (declared in the world, or implied by a user of it)."""
+        group_id = str(group_id)
+        known = self.security_groups.get(group_id)
+        if known is not None:
+            if (known['region'], known['vpc']) != (region_id, vpc_id):
+                raise WorldError('security group %s is used in %s/%s but belongs to %s/%s'
+                                 % (group_id, region_id, vpc_id, known['region'], known['vpc']))
+            known['declared'] = known['declared'] or declared
+            known['name'] = known['name'] or name
+            return
+        self.security_groups[group_id] = {'id': group_id, 'region': region_id, 'vpc': vpc_id, 'name': name,
+                                          'declared': declared, 'seq': self.next_seq()}
+
     def new_id(self, kind, region_id):
         self.id_counter += 1
         return '%s-%s%s' % (kind, region_prefix(region_id), _stable_hex(kind, region_id, self.id_counter))
@@ -360,6 +375,9 @@ class World:
             region.vpcs[vpc_id] = {'id': vpc_id, 'cidrs': nets, 'name': vspec.get('name', ''),
                                    'ipv6_cidr': vspec.get('ipv6_cidr')}
             region.instances_by_vpc[vpc_id] = []
+            for group in vspec.get('security_groups') or []:
+                group = group if isinstance(group, dict) else {'id': group}
+                self.register_group(group.get('id'), region_id, vpc_id, group.get('name', ''), declared=True)
             for swspec in vspec.get('vswitches') or []:
                 swspec = dict(swspec)
                 swspec.setdefault('id', self.new_id('vsw', region_id))
@@ -413,6 +431,8 @@ class World:
         primary_vsw = inst.enis[0].vswitch
         inst.zone = ispec.get('zone') or primary_vsw.zone
         inst.vpc = primary_vsw.vpc
+        for group in inst.security_groups:
+            self.register_group(group, region.id, inst.vpc)
         for eni in inst.enis:
             if eni.vswitch.zone != inst.zone or eni.vswitch.vpc != inst.vpc:
                 raise WorldError('instance %s: ENI %s is in vSwitch %s (%s, %s), not in the instance zone %s / VPC %s'
@@ -436,12 +456,18 @@ class World:
         eni.device_index = index if inst else None
         eni.type = 'Primary' if inst and index == 0 else 'Secondary'
         eni.status = espec.get('status') or ('InUse' if inst else 'Available')
+        if eni.status not in ('InUse', 'Available') + tuple(IN_BETWEEN):
+            raise WorldError('ENI %s: status %r is not one of InUse, Available, Attaching, Detaching' % (eni.id, eni.status))
+        if eni.status in IN_BETWEEN and (inst is None or index == 0):
+            raise WorldError('ENI %s: status %s needs a secondary ENI of an instance' % (eni.id, eni.status))
         eni.pending = None
         eni.name = espec.get('name', '')
         eni.description = espec.get('description', '')
         eni.tags = {str(k): str(v) for k, v in (espec.get('tags') or {}).items()}
         eni.security_groups = list(espec.get('security_groups') or (inst.security_groups if inst else ['sg-%sdefault' % region_prefix(region.id)]))
         eni.seq = self.next_seq()
+        for group in eni.security_groups:
+            self.register_group(group, region.id, vsw.vpc)
         eni.mac = espec.get('mac')
         if eni.mac is not None:
             eni.mac = str(eni.mac).lower()
@@ -483,6 +509,9 @@ class World:
                 if vpc['ipv6_cidr']:
                     entry['ipv6_cidr'] = vpc['ipv6_cidr']
                 entry['vswitches'] = [v.dump() for v in region.vswitches.values() if v.vpc == vpc['id']]
+                declared = [g['id'] for g in self.security_groups.values() if g['vpc'] == vpc['id'] and g['declared']]
+                if declared:
+                    entry['security_groups'] = declared
                 vpcs.append(entry)
             out['regions'][region.id] = {
                 'local_name': region.local_name,
@@ -667,14 +696,27 @@ def tag_list(tags, vpc_style=False):
 # ----------------------------------------------------------------------------------------------
 # Actions
 
-class Api:
-    """The ECS and VPC actions over one World.  Callers hold `lock` around `call`."""
+# Timing knobs of the API model (EcsEmulator.configure passes them to Api.configure).
+API_SETTINGS = ('attach_steps', 'attach_seconds', 'token_window')
+# An ENI in one of these states settles into the other after attach_steps/attach_seconds.
+IN_BETWEEN = {'Attaching': 'InUse', 'Detaching': 'Available'}
 
-    def __init__(self, world, attach_steps=1):
+
+class Api:
+    """The ECS and VPC actions over one World.  Callers hold `lock` around `call`.
+
+    attach_steps / attach_seconds: an ENI stays Attaching/Detaching for at least that many
+    DescribeNetworkInterfaces answers showing it AND that many seconds. token_window: seconds a
+    ClientToken is remembered (None = forever; Alibaba documents no window, see docs/emulator.md).
+    """
+
+    def __init__(self, world, attach_steps=1, attach_seconds=0.0, token_window=None):
         self.world = world
         self.attach_steps = attach_steps
+        self.attach_seconds = attach_seconds
+        self.token_window = token_window
         self.lock = threading.RLock()
-        self.tokens = {}             # (action, ClientToken) -> (fingerprint, response)
+        self.tokens = {}             # (action, ClientToken) -> (fingerprint, response, monotonic time)
         self.counts = {}             # (filter key) -> (world version, count)
         types = {}
         for region in world.regions.values():
@@ -688,6 +730,7 @@ class Api:
             (ECS_VERSION, 'DescribeNetworkInterfaces'): self.describe_network_interfaces,
             (ECS_VERSION, 'DescribeInstanceTypes'): self.describe_instance_types,
             (ECS_VERSION, 'DescribeVSwitches'): self.describe_vswitches_ecs,
+            (ECS_VERSION, 'DescribeSecurityGroups'): self.describe_security_groups,
             (VPC_VERSION, 'DescribeVSwitches'): self.describe_vswitches,
             (VPC_VERSION, 'DescribeVSwitchAttributes'): self.describe_vswitch_attributes,
             (ECS_VERSION, 'AssignPrivateIpAddresses'): self.assign_private_ips,
@@ -700,6 +743,19 @@ class Api:
             (ECS_VERSION, 'DeleteNetworkInterface'): self.delete_eni,
         }
         self.idempotent = {'AssignPrivateIpAddresses', 'AssignIpv6Addresses', 'CreateNetworkInterface'}
+        for eni in world.enis.values():
+            if eni.status in IN_BETWEEN:
+                self.start_transition(eni, eni.status)
+
+    def configure(self, settings):
+        """Set any of API_SETTINGS; ENIs already in transition keep their schedule."""
+        if 'attach_steps' in settings:
+            self.attach_steps = max(0, int(settings['attach_steps']))
+        if 'attach_seconds' in settings:
+            self.attach_seconds = max(0.0, float(settings['attach_seconds'] or 0))
+        if 'token_window' in settings:
+            window = settings['token_window']
+            self.token_window = None if window is None else float(window)
 
     def lookup(self, version, action):
         handler = self.actions.get((version, action))
@@ -715,6 +771,8 @@ class Api:
             if len(token) > 64 or not token.isascii():
                 raise bad_param('ClientToken', token, 'at most 64 ASCII characters')
             stored = self.tokens.get((action, token))
+            if stored is not None and self.token_window is not None and time.monotonic() - stored[2] > self.token_window:
+                stored = None         # outside the replay window: a new request
             if stored is not None:
                 if stored[0] != params.fingerprint():
                     raise ApiError(400, 'IdempotentParameterMismatch',
@@ -722,7 +780,7 @@ class Api:
                 return copy.deepcopy(stored[1])
         result = handler(params)
         if token is not None:
-            self.tokens[(action, token)] = (params.fingerprint(), copy.deepcopy(result))
+            self.tokens[(action, token)] = (params.fingerprint(), copy.deepcopy(result), time.monotonic())
         return result
 
     # -- lookups ---------------------------------------------------------------------------
@@ -909,6 +967,7 @@ class Api:
         page_size, start, skip, page_number = self.paging(params, 'DescribeNetworkInterfaces', 500, 1000,
                                                           clamp_low=10, clamp_high=500)
         page, next_seq = scan(items, pred, start, page_size, skip)
+        self.advance(page, shown=False)
         body = {'TotalCount': self.count(('DescribeNetworkInterfaces', region.id, params.fingerprint(paging=False)), items, pred),
                 'PageNumber': page_number or 1, 'PageSize': page_size,
                 'NextToken': encode_token('DescribeNetworkInterfaces', next_seq) if next_seq and page_number is None else '',
@@ -916,16 +975,27 @@ class Api:
         self.advance(page)
         return body
 
-    def advance(self, enis):
-        """Asynchronous attach/detach: each describe that shows the ENI moves it one step on."""
+    def start_transition(self, eni, status):
+        """Put ``eni`` into Attaching/Detaching; it settles per attach_steps and attach_seconds."""
+        eni.status = status
+        eni.pending = (IN_BETWEEN[status], self.attach_steps, time.monotonic() + self.attach_seconds)
+        if not self.attach_steps and not self.attach_seconds:
+            self.settle(eni, IN_BETWEEN[status])
+
+    def advance(self, enis, shown=True):
+        """Asynchronous attach/detach: each describe that shows the ENI moves it one step on; it
+        settles once no step is left and attach_seconds have passed. With ``shown=False`` (before
+        answering) only ENIs already due settle."""
+        now = time.monotonic()
         for eni in enis:
             if eni.pending is None:
                 continue
-            final, remaining = eni.pending
-            if remaining > 1:
-                eni.pending = (final, remaining - 1)
-            else:
+            final, remaining, not_before = eni.pending
+            remaining = max(remaining - 1, 0) if shown else remaining
+            if remaining == 0 and now >= not_before:
                 self.settle(eni, final)
+            else:
+                eni.pending = (final, remaining, not_before)
 
     def settle(self, eni, final):
         eni.pending = None
@@ -1024,6 +1094,23 @@ class Api:
         if vsw is None:
             raise not_found('InvalidVSwitchId.NotFound', 'VSwitchId', vsw_id)
         return self.vswitch_json(vsw)
+
+    def describe_security_groups(self, params):
+        region = self.region(params)
+        ids = params.json_list('SecurityGroupIds', 100)
+        vpc = params.get('VpcId')
+        single = params.get('SecurityGroupId')
+        matches = [g for g in sorted(self.world.security_groups.values(), key=lambda g: g['seq'])
+                   if g['region'] == region.id and (ids is None or g['id'] in ids)
+                   and (vpc is None or g['vpc'] == vpc) and (single is None or g['id'] == single)]
+        size = params.integer('PageSize', 10, 1, 50)
+        number = params.integer('PageNumber', 1, 1, 10 ** 9)
+        page = matches[(number - 1) * size:number * size]
+        return {'TotalCount': len(matches), 'PageNumber': number, 'PageSize': size, 'RegionId': region.id,
+                'SecurityGroups': {'SecurityGroup': [
+                    {'SecurityGroupId': g['id'], 'SecurityGroupName': g['name'], 'VpcId': g['vpc'], 'Description': '',
+                     'SecurityGroupType': 'normal', 'ServiceManaged': False, 'ResourceGroupId': '',
+                     'CreationTime': CREATION_TIME, 'Tags': {'Tag': []}} for g in page]}}
 
     def vswitch_json(self, vsw):
         out = {'VSwitchId': vsw.id, 'VSwitchName': vsw.name, 'VpcId': vsw.vpc, 'ZoneId': vsw.zone,
@@ -1164,6 +1251,13 @@ class Api:
         groups = params.listed('SecurityGroupIds', 10) or ([params.get('SecurityGroupId')] if params.get('SecurityGroupId') else [])
         if not groups:
             raise missing('SecurityGroupId')
+        for group_id in groups:
+            group = self.world.security_groups.get(group_id)
+            if group is None or group['region'] != region.id:
+                raise not_found('InvalidSecurityGroupId.NotFound', 'SecurityGroupId', group_id)
+            if group['vpc'] != vsw.vpc:
+                raise ApiError(403, 'InvalidSecurityGroupId.VpcMismatch', 'Security group %s is in VPC %s, vSwitch %s in VPC %s.'
+                               % (group_id, group['vpc'], vsw.id, vsw.vpc))
         name = params.get('NetworkInterfaceName', '')
         if name and (not 2 <= len(name) <= 128 or name.startswith(('http://', 'https://'))):
             raise ApiError(400, 'InvalidNetworkInterfaceName.Malformed', 'The NetworkInterfaceName "%s" must be 2 to 128 characters.' % name)
@@ -1256,10 +1350,7 @@ class Api:
         eni.device_index = min(i for i in range(1, inst.type.enis + 1) if i not in used)
         eni.instance = inst
         inst.enis.append(eni)
-        eni.status = 'Attaching'
-        eni.pending = ('InUse', self.attach_steps)
-        if not self.attach_steps:
-            self.settle(eni, 'InUse')
+        self.start_transition(eni, 'Attaching')
         self.mutated()
         return {}
 
@@ -1272,10 +1363,7 @@ class Api:
         if eni.instance is not inst or eni.status != 'InUse':
             raise ApiError(400, 'InvalidOperation.InvalidEniState',
                            'ENI %s is %s and not attached to instance %s.' % (eni.id, eni.status, inst.id))
-        eni.status = 'Detaching'
-        eni.pending = ('Available', self.attach_steps)
-        if not self.attach_steps:
-            self.settle(eni, 'Available')
+        self.start_transition(eni, 'Detaching')
         self.mutated()
         return {}
 
@@ -1398,34 +1486,75 @@ class Verifier:
 # ----------------------------------------------------------------------------------------------
 # Faults, statistics, HTTP
 
-def parse_rates(values):
-    """['0.3', 'DescribeInstances=0.5'] -> {'*': 0.3, 'DescribeInstances': 0.5}."""
+def _per_action(values, convert, valid, expected):
+    """A number, a dict or ['N', 'Action=N', ...] -> {action or '*': convert(N)}, each checked by ``valid``."""
     if values is None:
         return {}
-    if isinstance(values, (int, float)):
+    if isinstance(values, (int, float)) and not isinstance(values, bool):
         values = {'*': values}
     if isinstance(values, dict):
         items = list(values.items())
     else:
         items = [tuple(v.split('=', 1)) if '=' in v else ('*', v) for v in ([values] if isinstance(values, str) else values)]
-    rates = {}
-    for action, rate in items:
-        rate = float(rate)
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError('rate %r for %s must be between 0 and 1' % (rate, action))
-        rates[action] = rate
-    return rates
+    out = {}
+    for action, value in items:
+        value = convert(value)
+        if not valid(value):
+            raise ValueError('%r for %s must be %s' % (value, action, expected))
+        out[action] = value
+    return out
+
+
+def parse_rates(values):
+    """['0.3', 'DescribeInstances=0.5'] -> {'*': 0.3, 'DescribeInstances': 0.5}."""
+    return _per_action(values, float, lambda rate: 0.0 <= rate <= 1.0, 'a rate between 0 and 1')
+
+
+def parse_limits(values):
+    """['2', 'AttachNetworkInterface=1'] -> {'*': 2, 'AttachNetworkInterface': 1}."""
+    return _per_action(values, int, lambda limit: limit >= 0, 'a limit of 0 or more')
+
+
+# Transport faults, in the order they are drawn: a connection dropped before the request runs,
+# an answer lost after it ran, and an answer held back past the client's read timeout (after it ran).
+TRANSPORT_FAULTS = ('drop', 'lost_answer', 'read_timeout')
+FAULT_CODES = {'drop': 'ConnectionDropped', 'lost_answer': 'LostAnswer', 'read_timeout': 'ReadTimeout'}
+FAULT_SETTINGS = ('throttle_rate', 'unavailable_rate', 'seed', 'throttle_retry_after', 'read_timeout_seconds') + tuple(
+    '%s_%s' % (kind, what) for kind in TRANSPORT_FAULTS for what in ('rate', 'limit'))
 
 
 class Faults:
-    """Seeded throttling / unavailability injection, optionally per action."""
+    """Seeded fault injection, optionally per action.
 
-    def __init__(self, throttle_rate=None, unavailable_rate=None, seed=0, retry_after_ms=0):
+    API faults answer an error (throttling, 503). Transport faults answer nothing: the connection
+    is closed, before the request runs (``drop``) or after it ran (``lost_answer``, and
+    ``read_timeout`` after holding the connection ``read_timeout_seconds``). Each transport fault
+    has a rate and an optional limit (most faults of that kind per action key, then none).
+    """
+
+    def __init__(self, throttle_rate=None, unavailable_rate=None, seed=0, throttle_retry_after=0,
+                 read_timeout_seconds=12.0, **transport):
         self.throttle = parse_rates(throttle_rate)
         self.unavailable = parse_rates(unavailable_rate)
-        self.retry_after_ms = retry_after_ms
+        self.retry_after_ms = throttle_retry_after
+        self.read_timeout_seconds = float(read_timeout_seconds)
+        self.rates = dict((kind, parse_rates(transport.pop(kind + '_rate', None))) for kind in TRANSPORT_FAULTS)
+        self.limits = dict((kind, parse_limits(transport.pop(kind + '_limit', None))) for kind in TRANSPORT_FAULTS)
+        if transport:
+            raise ValueError('unknown fault settings: %s' % ', '.join(sorted(transport)))
+        self.injected = Counter()         # (kind, action key) -> transport faults injected so far
+        self.seed = seed
         self.random = random.Random(seed)
         self.lock = threading.Lock()
+
+    def settings(self):
+        """The knobs of this instance, in the form the constructor takes."""
+        out = {'throttle_rate': self.throttle, 'unavailable_rate': self.unavailable, 'seed': self.seed,
+               'throttle_retry_after': self.retry_after_ms, 'read_timeout_seconds': self.read_timeout_seconds}
+        for kind in TRANSPORT_FAULTS:
+            out[kind + '_rate'] = self.rates[kind]
+            out[kind + '_limit'] = self.limits[kind]
+        return out
 
     def check(self, action):
         throttle = self.throttle.get(action, self.throttle.get('*', 0.0))
@@ -1439,6 +1568,24 @@ class Faults:
             raise ApiError(400, 'Throttling.User', 'Request was denied due to user flow control.', headers, injected=True)
         if draw < throttle + unavailable:
             raise ApiError(503, 'ServiceUnavailable', 'The request has failed due to a temporary failure of the server.', injected=True)
+
+    def transport(self, action):
+        """The transport fault ('drop', 'lost_answer', 'read_timeout') to inflict on this request, or None."""
+        for kind in TRANSPORT_FAULTS:
+            rates = self.rates[kind]
+            key = action if action in rates else '*'
+            rate = rates.get(key, 0.0)
+            if not rate:
+                continue
+            limits = self.limits[kind]
+            limit = limits.get(action, limits.get('*'))
+            with self.lock:
+                if limit is not None and self.injected[(kind, key)] >= limit:
+                    continue
+                if self.random.random() < rate:
+                    self.injected[(kind, key)] += 1
+                    return kind
+        return None
 
 
 class Stats:
@@ -1518,7 +1665,8 @@ class EcsEmulator:
     """The emulator as a library: `with EcsEmulator(world) as emu:` serves on emu.url.
 
     latency is in milliseconds; throttle_rate / unavailable_rate are a fraction, or a dict
-    {action or '*': fraction}; `faults` may carry the same keys (and seed) as one dict.
+    {action or '*': fraction}; `faults` may carry the same keys (and seed) as one dict, plus the
+    transport faults and timing knobs listed in FAULT_SETTINGS and API_SETTINGS (docs/emulator.md).
     attach_steps: how many DescribeNetworkInterfaces answers show an ENI Attaching/Detaching
     before it settles (0 = at once).
     """
@@ -1526,15 +1674,15 @@ class EcsEmulator:
     def __init__(self, world, host='127.0.0.1', port=0, latency=0, throttle_rate=None, unavailable_rate=None,
                  seed=0, faults=None, request_log=None, attach_steps=1, throttle_retry_after=0,
                  max_skew=MAX_SKEW_SECONDS, check_nonce=True):
-        faults = dict(faults or {})
+        settings = {'latency': latency, 'throttle_rate': throttle_rate, 'unavailable_rate': unavailable_rate,
+                    'seed': seed, 'throttle_retry_after': throttle_retry_after, 'attach_steps': attach_steps}
+        settings.update(faults or {})
         self.world = load_world(world)
-        self.api = Api(self.world, attach_steps=faults.pop('attach_steps', attach_steps))
+        self.api = Api(self.world, **dict((k, settings.pop(k)) for k in API_SETTINGS if k in settings))
         self.verifier = Verifier(self.world.credentials, max_skew=max_skew, check_nonce=check_nonce)
-        self.latency = float(faults.pop('latency', latency) or 0) / 1000.0
-        self.faults = Faults(faults.pop('throttle_rate', throttle_rate), faults.pop('unavailable_rate', unavailable_rate),
-                             seed=faults.pop('seed', seed), retry_after_ms=faults.pop('throttle_retry_after', throttle_retry_after))
-        if faults:
-            raise ValueError('unknown fault settings: %s' % ', '.join(sorted(faults)))
+        self.latency = 0.0
+        self.faults = Faults()
+        self.configure(settings)
         self.stats = Stats(request_log)
         self.host = host
         self.port = port
@@ -1594,17 +1742,21 @@ class EcsEmulator:
         self.stats.reset()
 
     def configure(self, settings):
-        """Change latency / fault knobs while running (also POST /_emulator/faults)."""
+        """Change latency / fault / timing knobs while running (also POST /_emulator/faults).
+
+        Fault knobs not named keep their value, except ``seed``, which restarts the draws.
+        """
         settings = dict(settings)
+        unknown = set(settings) - set(FAULT_SETTINGS) - set(API_SETTINGS) - {'latency'}
+        if unknown:
+            raise ValueError('unknown settings: %s' % ', '.join(sorted(unknown)))
         if 'latency' in settings:
             self.latency = float(settings.pop('latency') or 0) / 1000.0
-        if 'attach_steps' in settings:
-            self.api.attach_steps = int(settings.pop('attach_steps'))
-        current = self.faults
-        self.faults = Faults(settings.pop('throttle_rate', current.throttle), settings.pop('unavailable_rate', current.unavailable),
-                             seed=settings.pop('seed', 0), retry_after_ms=settings.pop('throttle_retry_after', current.retry_after_ms))
-        if settings:
-            raise ValueError('unknown settings: %s' % ', '.join(sorted(settings)))
+        self.api.configure(dict((k, settings.pop(k)) for k in API_SETTINGS if k in settings))
+        knobs = self.faults.settings()
+        knobs['seed'] = 0
+        knobs.update(settings)
+        self.faults = Faults(**knobs)
 
     # -- request handling ------------------------------------------------------------------
 
@@ -1623,7 +1775,7 @@ class EcsEmulator:
         pairs = parse_qsl(split.query, keep_blank_values=True)
         if headers.get('content-type', '').startswith('application/x-www-form-urlencoded') and body:
             pairs += parse_qsl(body.decode('utf-8', 'replace'), keep_blank_values=True)
-        action, version, mode, status, code, extra, injected = '', '', '', 200, '', {}, False
+        action, version, mode, status, code, extra, injected, fault = '', '', '', 200, '', {}, False, None
         region = dict(pairs).get('RegionId', '')
         try:
             if split.path != '/':
@@ -1638,11 +1790,14 @@ class EcsEmulator:
                 raise ApiError(400, 'IncompleteSignature', 'The request carries neither an Authorization header nor a Signature parameter.')
             handler = self.api.lookup(version, action)
             self.faults.check(action)
-            params = Params({k: v for k, v in pairs if mode == 'acs3' or k not in LEGACY_COMMON})
-            with self.api.lock:
-                result = self.api.call(action, handler, params)
-                if len(self.api.counts) > 20000:
-                    self.api.counts.clear()
+            fault = self.faults.transport(action)
+            result = {}
+            if fault != 'drop':
+                params = Params({k: v for k, v in pairs if mode == 'acs3' or k not in LEGACY_COMMON})
+                with self.api.lock:
+                    result = self.api.call(action, handler, params)
+                    if len(self.api.counts) > 20000:
+                        self.api.counts.clear()
             result = dict(result)
             result['RequestId'] = request_id
         except ApiError as exc:
@@ -1655,7 +1810,14 @@ class EcsEmulator:
             result = {'RequestId': request_id, 'Code': code, 'Message': 'The request processing has failed due to some unknown error: %r' % exc}
             print('ecs-emulator: internal error on %s: %r' % (action, exc), file=sys.stderr)
         extra = dict(extra, **{'x-acs-request-id': request_id})
-        req.reply(status, result, extra)
+        if fault:
+            # No answer at all: the client sees the connection closed (or its read timeout first).
+            if fault == 'read_timeout':
+                time.sleep(self.faults.read_timeout_seconds)
+            req.close_connection = True
+            status, code, injected = 0, FAULT_CODES[fault], True
+        else:
+            req.reply(status, result, extra)
         self.stats.record({'ts': round(time.time(), 3), 'action': action or '?', 'version': version, 'auth': mode,
                            'region': region, 'status': status, 'code': code, 'injected': injected, 'request_id': request_id,
                            'ms': round((time.monotonic() - started) * 1000, 2)})
@@ -1704,6 +1866,19 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=0, help='seed of the fault injection')
     parser.add_argument('--attach-steps', type=int, default=1,
                         help='describes an ENI stays Attaching/Detaching before it settles (default %(default)s)')
+    parser.add_argument('--attach-seconds', type=float, default=0, metavar='S',
+                        help='seconds an ENI stays Attaching/Detaching at least (default %(default)s)')
+    parser.add_argument('--token-window', type=float, metavar='S',
+                        help='seconds a ClientToken is remembered (default: forever)')
+    for kind, what in (('drop', 'connections closed before the request runs'),
+                       ('lost-answer', 'requests that run but whose answer is lost (connection closed)'),
+                       ('read-timeout', 'requests that run but whose answer is held back --read-timeout-seconds')):
+        parser.add_argument('--%s-rate' % kind, action='append', metavar='[ACTION=]RATE',
+                            help='fraction of %s; repeatable, per action with ACTION=' % what)
+        parser.add_argument('--%s-limit' % kind, action='append', metavar='[ACTION=]N',
+                            help='at most N such faults (per action with ACTION=)')
+    parser.add_argument('--read-timeout-seconds', type=float, default=12.0, metavar='S',
+                        help='how long a read-timeout fault holds the connection (default %(default)s)')
     parser.add_argument('--request-log', metavar='FILE', help='append one JSON line per API request')
     parser.add_argument('--max-skew', type=int, default=MAX_SKEW_SECONDS, help='allowed clock skew in seconds, 0 = unchecked')
     args = parser.parse_args(argv)
@@ -1714,7 +1889,11 @@ def main(argv=None):
         emulator = EcsEmulator(args.world, host=host or '127.0.0.1', port=int(port), latency=args.latency,
                                throttle_rate=args.throttle_rate, unavailable_rate=args.unavailable_rate, seed=args.seed,
                                request_log=args.request_log, attach_steps=args.attach_steps,
-                               throttle_retry_after=args.throttle_retry_after, max_skew=args.max_skew)
+                               throttle_retry_after=args.throttle_retry_after, max_skew=args.max_skew,
+                               faults=dict(attach_seconds=args.attach_seconds, token_window=args.token_window,
+                                           read_timeout_seconds=args.read_timeout_seconds,
+                                           **dict(('%s_%s' % (kind, what), getattr(args, '%s_%s' % (kind, what)))
+                                                  for kind in TRANSPORT_FAULTS for what in ('rate', 'limit'))))
         emulator.start()
     except (OSError, ValueError, yaml.YAMLError) as exc:
         print('ecs-emulator: %s' % exc, file=sys.stderr)

@@ -23,8 +23,9 @@ class Sdk:
 
     @staticmethod
     def config(emu, key='LTAIlabkey', secret='labsecret', **extra):
+        extra.setdefault('read_timeout', 20000)
         return Config(access_key_id=key, access_key_secret=secret, endpoint=emu.endpoint, protocol='http',
-                      region_id='cn-hangzhou', read_timeout=20000, **extra)
+                      region_id='cn-hangzhou', **extra)
 
     def ecs(self, emu, **kwargs):
         return EcsClient(self.config(emu, **kwargs))
