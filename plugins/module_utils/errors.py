@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.underlay.alicloud.plugins.module_utils.retry import CONNECTION_ERROR_CODE
+from ansible_collections.underlay.alicloud.plugins.module_utils.retry import (
+    CONNECTION_ERROR_CODE, CONNECTION_LOST_CODE, READ_TIMEOUT_CODE)
 
 REDACTED = '********'
 
@@ -65,28 +66,39 @@ def _one_line(text):
     return ' '.join(text.split())
 
 
-# (text in the transport error, short reason, code); ConnectionError is retried, TLSError is not.
+# (text in the transport error, short reason, code), first match wins; TLSError is not retried.
 _TRANSPORT_FAILURES = (
+    ('Read timed out', 'no answer within the read timeout', READ_TIMEOUT_CODE),
     ('Connection refused', 'connection refused', CONNECTION_ERROR_CODE),
     ('timed out', 'timed out', CONNECTION_ERROR_CODE),
     ('Name or service not known', 'host name not resolvable', CONNECTION_ERROR_CODE),
     ('nodename nor servname', 'host name not resolvable', CONNECTION_ERROR_CODE),
     ('Temporary failure in name resolution', 'host name not resolvable', CONNECTION_ERROR_CODE),
-    ('RemoteDisconnected', 'connection closed by the server', CONNECTION_ERROR_CODE),
-    ('Connection reset', 'connection reset', CONNECTION_ERROR_CODE),
-    ('Connection aborted', 'connection aborted', CONNECTION_ERROR_CODE),
+    ('RemoteDisconnected', 'connection closed by the server without an answer', CONNECTION_LOST_CODE),
+    ('Connection reset', 'connection reset', CONNECTION_LOST_CODE),
+    ('Connection aborted', 'connection aborted', CONNECTION_LOST_CODE),
     ('CERTIFICATE_VERIFY_FAILED', 'TLS certificate verification failed', 'TLSError'),
     ('SSLError', 'TLS error', 'TLSError'),
 )
 
 
-def _transport_failure(exc):
-    """``(reason, code)`` for a connection-level failure (refused, timeout, DNS, TLS), else None."""
+_READ_TIMEOUT_RE = re.compile(r'read timeout=([0-9.]+)')
+
+
+def _transport_failure(exc, where):
+    """``(message, code)`` for a transport failure (refused, timeout, DNS, TLS, no answer), else None."""
     inner = getattr(exc, 'inner_exception', None) or exc
     text = getattr(inner, 'message', None) or str(inner)
     for marker, reason, code in _TRANSPORT_FAILURES:
-        if marker in text:
-            return reason, code
+        if marker not in text:
+            continue
+        if code == READ_TIMEOUT_CODE:
+            seconds = _READ_TIMEOUT_RE.search(text)
+            return ('no answer from%s within %s s (read timeout; the request may have run, raise timeout if the API is slow)'
+                    % (where, seconds.group(1).rstrip('0').rstrip('.') if seconds else 'the read timeout'), code)
+        if code == CONNECTION_LOST_CODE:
+            return 'connection to%s lost after the request was sent: %s' % (where, reason), code
+        return 'cannot connect to%s: %s' % (where, reason), code
     return None
 
 
@@ -124,10 +136,10 @@ def from_sdk_exception(exc, action, secrets=(), endpoint=None):
         return AlicloudApiError(action, 'InvalidCredentials', redact(
             'no usable credentials: set access_key_id and access_key_secret (or ALIBABA_CLOUD_ACCESS_KEY_ID and '
             'ALIBABA_CLOUD_ACCESS_KEY_SECRET), a profile, or another source of the default credential chain', secrets))
-    transport = _transport_failure(exc)
     where = (' %s' % endpoint) if endpoint else ''
+    transport = _transport_failure(exc, where)
     if transport:
-        return AlicloudApiError(action, transport[1], redact('cannot connect to%s: %s' % (where, transport[0]), secrets))
+        return AlicloudApiError(action, transport[1], redact(transport[0], secrets))
     if inner is not None and 'json format' in str(inner):
         return AlicloudApiError(action, 'InvalidResponse', redact(
             'the endpoint%s did not answer with an Alibaba API response: %s' % (where, str(inner)[:200]), secrets))

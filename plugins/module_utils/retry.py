@@ -22,17 +22,23 @@ RETRYABLE_CODE_PREFIXES = (
     'Operation.Conflict',
 )
 
-# Code used by errors.AlicloudApiError for transport failures (refused, reset, timeout, DNS).
+# Codes used by errors.AlicloudApiError for transport failures. ConnectionError: no connection
+# could be made (refused, DNS, connect timeout), a wrong endpoint more often than a blip.
+# ConnectionLost / ReadTimeout: the request was sent but no answer came (connection dropped,
+# answer too slow) -- transient, and the request may have run: writes must be safe to repeat.
 CONNECTION_ERROR_CODE = 'ConnectionError'
+CONNECTION_LOST_CODE = 'ConnectionLost'
+READ_TIMEOUT_CODE = 'ReadTimeout'
+NO_ANSWER_CODES = (CONNECTION_LOST_CODE, READ_TIMEOUT_CODE)
 
 
 def is_retryable(code, status=None):
-    """True for throttling, transient server errors (any HTTP 5xx) and connection errors."""
+    """True for throttling, transient server errors (any HTTP 5xx) and transport errors."""
     if status is not None and 500 <= int(status) <= 599:
         return True
     if not code:
         return False
-    return code == CONNECTION_ERROR_CODE or str(code).startswith(RETRYABLE_CODE_PREFIXES)
+    return code in (CONNECTION_ERROR_CODE,) + NO_ANSWER_CODES or str(code).startswith(RETRYABLE_CODE_PREFIXES)
 
 
 class AlicloudRetry:
@@ -40,9 +46,10 @@ class AlicloudRetry:
 
     Delay before retry n (1-based) is uniform in [d/2, d] with d = min(cap, base * 2**(n-1))
     ("equal jitter": spreads concurrent workers apart but never retries immediately). A server
-    hint (``retry_after``, seconds) replaces the computed delay. Connection errors get at most
+    hint (``retry_after``, seconds) replaces the computed delay. Failures to connect get at most
     ``max_connection_attempts`` tries: an endpoint that refuses connections rarely recovers within
-    seconds, and the user should hear about a wrong endpoint quickly.
+    seconds, and the user should hear about a wrong endpoint quickly. Dropped connections and read
+    timeouts get the full budget like throttling: they are blips of a working endpoint.
 
     ``classify(exc)`` maps an exception to ``(code, status, retry_after)`` or ``None`` when the
     exception is not an API/transport error (it is then raised immediately). ``sleep``, ``clock``

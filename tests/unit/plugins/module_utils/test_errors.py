@@ -71,6 +71,21 @@ def test_connection_refused_becomes_connection_error():
     assert str(err) == 'DescribeInstances failed: ConnectionError: cannot connect to 127.0.0.1:1: connection refused'
 
 
+def test_read_timeout_is_worded_as_a_missing_answer():
+    exc = UnretryableException(_Inner("HTTPConnectionPool(host='127.0.0.1', port=8080): Read timed out. (read timeout=10.0)"))
+    err = from_sdk_exception(exc, 'AttachNetworkInterface', endpoint='127.0.0.1:8080')
+    assert err.code == 'ReadTimeout'
+    assert err.message.startswith('no answer from 127.0.0.1:8080 within 10 s (read timeout;')
+    assert 'cannot connect' not in err.message
+
+
+def test_dropped_connection_is_a_lost_connection():
+    exc = UnretryableException(_Inner("('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))"))
+    err = from_sdk_exception(exc, 'UnassignPrivateIpAddresses', endpoint='127.0.0.1:8080')
+    assert (err.code, err.message) == ('ConnectionLost', 'connection to 127.0.0.1:8080 lost after the request was sent: '
+                                                         'connection closed by the server without an answer')
+
+
 def test_tls_failure_is_not_a_retryable_connection_error():
     exc = UnretryableException(_Inner("HTTPSConnectionPool(host='ecs.example', port=443): Max retries exceeded "
                                       "(Caused by SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] ...')))"))

@@ -108,6 +108,16 @@ def test_connection_errors_get_few_attempts():
     assert len(calls) == 3
 
 
+@pytest.mark.parametrize('code', ['ConnectionLost', 'ReadTimeout'])
+def test_dropped_connections_and_read_timeouts_get_the_full_budget(code):
+    clock = FakeClock()
+    retry = make(clock, max_attempts=6, max_connection_attempts=3)
+    func, calls = failing([api_error(code, None)] * 5)
+    assert retry.call(func) == 'ok'
+    assert len(calls) == 6
+    assert len(clock.sleeps) == 5 and all(0.15 <= s <= 10 for s in clock.sleeps)   # jittered backoff
+
+
 def test_server_retry_after_hint_is_used():
     clock = FakeClock()
     retry = make(clock, max_delay=10)
