@@ -38,6 +38,11 @@ notes:
   - O(compose), O(groups) and O(keyed_groups) are evaluated once per distinct value of the variables they read and the
     outcome is reused for hosts with the same values; expressions that call C(lookup), C(query), C(now), C(random) or
     C(shuffle) are evaluated for every host.
+  - An option this plugin does not know (for example C(filter) for O(filters)) fails the inventory with a message
+    naming it and the nearest valid option.
+  - Ansible tries every enabled inventory plugin on a source that failed; to see only this plugin's error, enable
+    only the plugins your sources need (see the C(enable_plugins) setting), and set C(any_unparsed_is_failed) so that
+    a broken source fails the run instead of leaving it without hosts.
   - Host variables set by this plugin are the C(alicloud_*) facts (renamed by O(hostvars_prefix) and
     O(hostvars_suffix)) and C(ansible_host), the primary private IPv4 address of the primary ENI.
     O(compose) runs after them, so it can override C(ansible_host).
@@ -59,6 +64,11 @@ options:
       - DescribeInstances request parameters by their API names, for example C(VpcId), C(VSwitchId), C(ZoneId),
         C(Status), C(InstanceName) (C(*) wildcard), C(InstanceIds) or C(Tag) (a list of C(Key)/C(Value) mappings).
       - The filters are one query per region; O(include_filters) adds more queries.
+      - Keys are checked before any API call against the request parameters of DescribeInstances (those of
+        C(DescribeInstancesRequest) in the SDK C(alibabacloud-ecs20140526)) except C(RegionId) and paging, and the
+        entries of C(Tag) and C(Filter) may hold C(Key) and C(Value) only; the same holds for O(include_filters) and
+        O(exclude_filters). An unknown key fails the inventory with a message naming it and the nearest valid one,
+        because the API would ignore it and return every instance of the region.
     type: dict
     default: {}
   include_filters:

@@ -49,6 +49,10 @@ options:
         C(Status), C(NetworkInterfaceName), C(PrimaryIpAddress), C(SecurityGroupId).
       - The dedicated options above take precedence over the same parameter given here.
         Paging parameters and C(RegionId) are set by the module.
+      - Keys are checked before any API call against the request parameters of DescribeNetworkInterfaces (those of
+        C(DescribeNetworkInterfacesRequest) in the SDK C(alibabacloud-ecs20140526)), including the C(Key)/C(Value)
+        entries of C(Tag); an unknown key fails the task with a message naming it and the nearest valid one,
+        because the API would ignore it and return every ENI.
     type: dict
 extends_documentation_fragment:
   - underlay.alicloud.auth

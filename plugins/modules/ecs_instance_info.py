@@ -55,6 +55,10 @@ options:
         C(InstanceType), C(SecurityGroupId), C(ResourceGroupId), C(PrivateIpAddresses).
       - The dedicated options above take precedence over the same parameter given here.
         Paging parameters and C(RegionId) are set by the module.
+      - Keys are checked before any API call against the request parameters of DescribeInstances (those of
+        C(DescribeInstancesRequest) in the SDK C(alibabacloud-ecs20140526)), including the C(Key)/C(Value) entries of
+        C(Tag) and C(Filter); an unknown key fails the task with a message naming it and the nearest valid one,
+        because the API would ignore it and return every instance.
     type: dict
 extends_documentation_fragment:
   - underlay.alicloud.auth

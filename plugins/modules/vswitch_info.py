@@ -36,6 +36,10 @@ options:
         C(VSwitchName), C(IsDefault), C(EnableIpv6), C(RouteTableId), C(Tag).
       - The dedicated options above take precedence over the same parameter given here.
         Paging parameters and C(RegionId) are set by the module.
+      - Keys are checked before any API call against the request parameters of the VPC API's DescribeVSwitches (those
+        of C(DescribeVSwitchesRequest) in the SDK C(alibabacloud-vpc20160428)), including the C(Key)/C(Value) entries
+        of C(Tag); an unknown key fails the task with a message naming it and the nearest valid one, because the API
+        would ignore it and return every vSwitch.
     type: dict
 extends_documentation_fragment:
   - underlay.alicloud.auth

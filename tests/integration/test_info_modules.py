@@ -160,6 +160,10 @@ def runs(cloud, tmp_path_factory):
                                   info_vswitch_access_key_id='LTAInobody', info_vswitch_access_key_secret=SECRET)),
         'malformed': (cloud_env(cloud['quiet']), dict(keep_going, info_instance_region='Hangzhou',
                                                       info_eni_ids=['eni-bp1m0', 'eni-'], info_vswitch_max_retries='lots')),
+        # misspelt filter keys: the API would ignore them and list everything
+        'misspelt': (cloud_env(cloud['quiet']), dict(keep_going, info_instance_filters={'Statuss': 'Running'},
+                                                     info_eni_filters={'Tags': [{'Key': 'cluster', 'Value': 'lab'}]},
+                                                     info_vswitch_filters={'EnabledIpv6': True})),
         'unreachable': (cloud_env(lab), dict(keep_going, modules=['ecs_instance_info', 'ecs_eni_info'], info_timeout=3,
                                              info_ecs_endpoint=REFUSED_ENDPOINT, info_eni_ecs_endpoint=UNRESOLVABLE_ENDPOINT)),
         # -vvvv: instances and vSwitches succeed, the ENI query fails (unknown region)
@@ -373,6 +377,14 @@ def test_malformed_input_makes_no_api_call(cloud, runs):
     clean_failure(run.results['instances'], "region 'Hangzhou' is not a region id like cn-hangzhou")
     clean_failure(run.results['enis'], "eni_ids: 'eni-' is not a valid eni id (expected eni- followed by letters and digits)")
     clean_failure(run.results['vswitches'], 'max_retries', 'lots')
+    assert cloud['quiet'].stats_snapshot()['total'] == 0
+
+
+def test_misspelt_filter_keys_fail_naming_the_nearest_parameter(cloud, runs):
+    run = runs['misspelt'].result().expect(0)
+    clean_failure(run.results['instances'], "filters: unknown DescribeInstances parameter 'Statuss' (did you mean 'Status'?)")
+    clean_failure(run.results['enis'], "filters: unknown DescribeNetworkInterfaces parameter 'Tags' (did you mean 'Tag'?)")
+    clean_failure(run.results['vswitches'], "filters: unknown DescribeVSwitches parameter 'EnabledIpv6' (did you mean 'EnableIpv6'?)")
     assert cloud['quiet'].stats_snapshot()['total'] == 0
 
 

@@ -225,6 +225,53 @@ def test_compose_overrides_ansible_host(lab, tmp_path):
     assert result['_meta']['hostvars']['master']['ansible_host'] == '192.168.0.151'
 
 
+# --- typos: an unknown option or filter key fails instead of selecting every instance ----------------------------
+
+@pytest.mark.parametrize('options, message', [
+    ({'filters': {'Tags': [{'Key': 'cluster', 'Value': 'lab'}]}},
+     "filters: unknown DescribeInstances parameter 'Tags' (did you mean 'Tag'?)"),
+    ({'filters': {'Statuss': 'Running'}}, "filters: unknown DescribeInstances parameter 'Statuss' (did you mean 'Status'?)"),
+    ({'exclude_filters': [{'Tag': [{'Key': 'role', 'value': 'master'}]}]},
+     "exclude_filters[0]: Tag[0]: unknown key 'value' (did you mean 'Value'?)"),
+    ({'filter': {'Tag': [{'Key': 'cluster', 'Value': 'lab'}]}}, "unknown option 'filter' (did you mean 'filters'?)"),
+    ({'regoins': ['cn-hangzhou']}, "unknown option 'regoins' (did you mean 'regions'?)"),
+], ids=['Tags', 'Statuss', 'tag-entry', 'filter-option', 'regoins'])
+def test_typo_fails_before_any_call(lab, tmp_path, options, message):
+    config = write_config(tmp_path, 'typo', hostnames=['instance_id'], **options)
+    lab.reset_stats()
+    proc = ansible_inventory(config, cloud_env(lab.url), '--list', check=False)
+    assert proc.returncode != 0
+    assert 'underlay.alicloud.ecs inventory: ' + message in proc.stderr
+    assert 'i-bp1' not in proc.stdout
+    assert lab.stats_snapshot()['total'] == 0
+
+
+def test_failing_source_fails_loudly_with_only_its_own_error(lab, tmp_path):
+    """The repository's ansible.cfg fails the run on a broken source (no UNPARSED_FAILED override here) and
+    enables no INI plugin, whose parse error of a YAML file would bury the real one."""
+    config = write_config(tmp_path, 'broken', hostnames=['dns_name'])
+    env = cloud_env(lab.url)
+    del env['ANSIBLE_INVENTORY_UNPARSED_FAILED']
+    expected = "hostnames entry 'dns_name' is invalid"
+
+    proc = ansible_inventory(config, env, '--list', check=False)
+    assert proc.returncode != 0 and expected in proc.stderr
+    assert 'Completely failed to parse inventory source' in proc.stderr
+    assert 'inventory.ini' not in proc.stderr and 'Invalid host pattern' not in proc.stderr
+
+    playbook = tmp_path / 'noop.yml'
+    playbook.write_text(yaml.safe_dump([{'hosts': 'all', 'gather_facts': False, 'tasks': []}]))
+    played = subprocess.run([os.path.join(VENV_BIN, 'ansible-playbook'), '-i', str(config), str(playbook)],
+                            env=env, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+    assert played.returncode != 0 and expected in played.stderr
+
+    # With only the plugins a cloud-only inventory needs (docs/inventory.md), nothing else tries the file.
+    env['ANSIBLE_INVENTORY_ENABLED'] = 'underlay.alicloud.ecs,ansible.builtin.host_list'
+    proc = ansible_inventory(config, env, '--list', check=False)
+    assert proc.returncode != 0 and expected in proc.stderr
+    assert proc.stderr.count('[WARNING]: Failed to parse inventory with') == 1
+
+
 # --- cache ------------------------------------------------------------------------------------------------------
 
 def test_cache_hit_makes_no_api_call(lab, tmp_path):
