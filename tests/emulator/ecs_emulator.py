@@ -31,6 +31,11 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import yaml
 
+try:  # NAT gateways, EIPs, SNAT and IPv6 bandwidth live in vpc_egress.py
+    from . import vpc_egress
+except ImportError:
+    import vpc_egress  # run as a script, or with tests/emulator on sys.path
+
 ECS_VERSION = '2014-05-26'
 VPC_VERSION = '2016-04-28'
 OWNER_ID = '1406926474060000'
@@ -328,6 +333,7 @@ class World:
                 eni.vswitch.take(eni.ipv6_ips, 6)
             if eni.mac is None:
                 eni.mac = self.new_mac()
+        vpc_egress.load(self, regions)
 
     def next_seq(self):
         self.seq += 1
@@ -520,6 +526,7 @@ class World:
                 'instances': [i.dump() for i in region.instances],
                 'enis': [e.dump() for e in region.enis if e.instance is None],
             }
+        vpc_egress.dump(self, out)
         return out
 
 
@@ -743,6 +750,7 @@ class Api:
             (ECS_VERSION, 'DeleteNetworkInterface'): self.delete_eni,
         }
         self.idempotent = {'AssignPrivateIpAddresses', 'AssignIpv6Addresses', 'CreateNetworkInterface'}
+        vpc_egress.install(self)
         for eni in world.enis.values():
             if eni.status in IN_BETWEEN:
                 self.start_transition(eni, eni.status)
