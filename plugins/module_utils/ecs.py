@@ -23,6 +23,7 @@ VSWITCHES_PAGE = 50         # VPC DescribeVSwitches PageSize maximum
 INSTANCE_TYPES_PAGE = 100   # DescribeInstanceTypes effective MaxResults maximum
 INSTANCE_TYPES_BATCH = 10   # DescribeInstanceTypes InstanceTypes.N maximum
 ID_BATCH = 100              # InstanceIds / NetworkInterfaceId.N maximum per request
+SECURITY_GROUPS_PAGE = 50   # DescribeSecurityGroups PageSize maximum; ids are asked in batches of this size
 
 # DescribeInstances takes these as JSON array strings, not as flattened .N lists.
 _JSON_LIST_PARAMS = ('InstanceIds', 'PrivateIpAddresses', 'PublicIpAddresses', 'EipAddresses')
@@ -143,6 +144,15 @@ def describe_instance_types(clients, type_ids, region=None):
     for batch in _batched(sorted(set(t for t in type_ids if t)), INSTANCE_TYPES_BATCH):
         results.extend(_token_pages(clients, region, 'DescribeInstanceTypes', {'InstanceTypes': batch},
                                     'InstanceTypes', 'InstanceType', INSTANCE_TYPES_PAGE))
+    return results
+
+
+def describe_security_groups(clients, region, group_ids):
+    """DescribeSecurityGroups for ``group_ids`` (a SecurityGroupIds JSON array per page) → ``SecurityGroups.SecurityGroup[]``."""
+    results = []
+    for batch in _batched(sorted(set(group_ids)), SECURITY_GROUPS_PAGE):
+        query = {'RegionId': region, 'SecurityGroupIds': json.dumps(batch), 'PageSize': SECURITY_GROUPS_PAGE}
+        results.extend(_items(request(clients, 'ecs', region, 'DescribeSecurityGroups', query), 'SecurityGroups', 'SecurityGroup'))
     return results
 
 

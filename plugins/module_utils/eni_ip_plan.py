@@ -8,7 +8,6 @@ unassign here, so that quota checks, protection of addresses in use and the batc
 calls are unit-tested without a cloud.
 """
 
-import hashlib
 import ipaddress
 
 from ansible_collections.underlay.alicloud.plugins.module_utils.ipmath import ip_sort_key
@@ -107,14 +106,3 @@ def count_batches(count, size):
     """Split a number of addresses to assign into API-sized counts."""
     full, rest = divmod(count, size)
     return [size] * full + ([rest] if rest else [])
-
-
-def client_token(eni_id, action, current, request):
-    """Deterministic ClientToken (<= 64 chars) for one assign call.
-
-    Derived from the ENI, the action, the addresses the ENI had when the change was planned and
-    the request itself: a retried request reuses the token (the API answers with the original
-    result instead of assigning twice), while a later, different change gets a new one.
-    """
-    material = '|'.join([eni_id, action, ','.join(sort_ips(current)), repr(request)])
-    return hashlib.sha256(material.encode('utf-8')).hexdigest()[:64]

@@ -11,8 +11,10 @@ made, builds ``.clients`` lazily, and turns API errors into one-line failures wi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import uuid
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
@@ -20,6 +22,7 @@ from ansible_collections.underlay.alicloud.plugins.module_utils.client import (
     DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HAS_ALIBABA_SDK, MISSING_SDK_PACKAGE, SDK_REQUIREMENT,
     AlicloudClients, parse_endpoint, validate_region)
 from ansible_collections.underlay.alicloud.plugins.module_utils.errors import AlicloudApiError, redact
+from ansible_collections.underlay.alicloud.plugins.module_utils.retry import NO_ANSWER_CODES
 from ansible_collections.underlay.alicloud.plugins.module_utils.filters import check_filters
 
 AUTH_ARGUMENT_SPEC = dict(
@@ -41,6 +44,11 @@ ID_PREFIXES = {'instance': 'i-', 'eni': 'eni-', 'vswitch': 'vsw-', 'vpc': 'vpc-'
 _ID_RE = re.compile(r'^[a-z]+-[A-Za-z0-9]+$')
 
 
+def client_token(*material):
+    """A ClientToken (64 hex characters, the API's limit) derived from ``material``."""
+    return hashlib.sha256('|'.join(str(part) for part in material).encode('utf-8')).hexdigest()
+
+
 def auth_settings(params):
     """The shared auth/endpoint options of ``params`` as AlicloudClients settings."""
     return dict((key, params.get(key)) for key in AUTH_ARGUMENT_SPEC)
@@ -55,6 +63,9 @@ class AlicloudModule:
         self.module = module
         self._clients = None
         self.result = {'changed': False}
+        # Part of every per-run ClientToken: the retries of one run share it, a new run never does,
+        # so the API cannot answer a new intent with the replay of an older, identical-looking one.
+        self.run_nonce = uuid.uuid4().hex
 
     @classmethod
     def argument_spec(cls, **spec):
@@ -138,10 +149,26 @@ class AlicloudModule:
             self.module.warn('%s: not found in region %s (or excluded by the other filters): %s'
                              % (option, self.module.params.get('region'), ', '.join(missing)))
 
+    def write(self, func, *args, **kwargs):
+        """Call one mutating API function of module_utils.ecs; from then on the run reports changed.
+
+        A write that got no answer (dropped connection, read timeout, after all retries) may have
+        run, so it counts as a change too.
+        """
+        try:
+            response = func(self.clients, *args, **kwargs)
+        except AlicloudApiError as err:
+            if err.code in NO_ANSWER_CODES:
+                self.result['changed'] = True
+            raise
+        self.result['changed'] = True
+        return response
+
     def fail(self, msg, **kwargs):
-        """Fail the module with a one-line message free of secrets."""
+        """Fail the module with a one-line message free of secrets; ``changed`` tells whether a write happened."""
         secrets = [self.module.params.get('access_key_secret'), self.module.params.get('security_token'),
                    os.environ.get('ALIBABA_CLOUD_ACCESS_KEY_SECRET'), os.environ.get('ALIBABA_CLOUD_SECURITY_TOKEN')]
+        kwargs.setdefault('changed', self.result.get('changed', False))
         self.module.fail_json(msg=redact(msg, secrets), **kwargs)
 
     def fail_on_api_error(self, err):

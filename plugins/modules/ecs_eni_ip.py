@@ -18,9 +18,14 @@ description:
     10 IPv6 addresses.
   - Never unassigns an address listed in O(protected_ips) (for example the addresses Spiderpool
     has allocated to pods); the module fails naming it and changes nothing.
-  - Assign calls carry a ClientToken derived from the intended change, so a retried request never
-    assigns twice. Calls are batched to the API's per-call limits. After a change the module waits
+  - Assign calls carry a ClientToken derived from the intended change and a per-run nonce, so a
+    retried request never assigns twice, and a later run never gets the replayed answer of an
+    earlier one. Calls are batched to the API's per-call limits. After a change the module waits
     until the API shows the new addresses.
+  - ECS has no conditional assignment. When another run assigns addresses to the same ENI at the
+    same time as a count-based assignment of this one, the ENI ends with more addresses than
+    either asked for; the module detects this after its own change and fails naming the extra
+    addresses (with C(changed=true)), instead of reporting success.
 author:
   - underlay.alicloud maintainers (!UNKNOWN)
 options:
@@ -90,8 +95,9 @@ extends_documentation_fragment:
   - underlay.alicloud.auth
   - underlay.alicloud.attributes
 notes:
-  - Unassign calls take no ClientToken in the Alibaba API; they are retried only on throttling,
-    server errors and connection errors, and re-reading the ENI after a failure shows what happened.
+  - Unassign calls take no ClientToken in the Alibaba API. When a repeated unassign is refused
+    because an address is gone already (the answer to the first attempt was lost), the module
+    re-reads the ENI and unassigns only what is still there.
 seealso:
   - module: underlay.alicloud.ecs_eni_info
   - module: underlay.alicloud.ecs_eni
@@ -164,9 +170,10 @@ import time
 
 from ansible_collections.underlay.alicloud.plugins.module_utils import ecs
 from ansible_collections.underlay.alicloud.plugins.module_utils.eni_ip_plan import (
-    IPV4_BATCH, IPV6_BATCH, EniIpPlanError, batches, client_token, count_batches, plan_family)
+    IPV4_BATCH, IPV6_BATCH, EniIpPlanError, batches, count_batches, plan_family, sort_ips)
+from ansible_collections.underlay.alicloud.plugins.module_utils.errors import AlicloudApiError
 from ansible_collections.underlay.alicloud.plugins.module_utils.facts import eni_details, eni_quota
-from ansible_collections.underlay.alicloud.plugins.module_utils.module import AlicloudModule
+from ansible_collections.underlay.alicloud.plugins.module_utils.module import AlicloudModule, client_token
 
 # An unattached (Available) ENI accepts these many secondary addresses whatever the instance type.
 UNATTACHED_LIMITS = {'ipv4_per_eni': 50, 'ipv6_per_eni': 10}
@@ -177,6 +184,7 @@ FAMILIES = (
      'purge_secondary_private_ip_addresses', 'secondary_ips', 'private'),
     (6, 'ipv6_address_count', 'ipv6_addresses', 'purge_ipv6_addresses', 'ipv6_ips', 'ipv6'),
 )
+RECORD_KEYS = dict((family[5], family[4]) for family in FAMILIES)
 LABELS = {4: 'secondary IPv4 addresses', 6: 'IPv6 addresses'}
 QUOTA_NOTES = {
     4: ' (instance type EniPrivateIpAddressQuantity minus the primary address; 49 for an unattached ENI)',
@@ -262,17 +270,50 @@ class EcsEniIp(AlicloudModule):
         for kind, plan in sorted(plans.items()):
             assign, unassign, action, size = ACTIONS[kind]
             for chunk in batches(plan['remove'], size):
-                unassign(self.clients, self.region, eni_id, chunk)
-            current = plan['after']
+                self.unassign(unassign, eni_id, kind, chunk)
+            # The token holds what the ENI had when planned, the request and the run's nonce: the
+            # retries of this call share it, a later run (after 3 -> 0 -> 3, say) never does.
+            seen = ','.join(record[RECORD_KEYS[kind]])
             for chunk in batches(plan['add'], size):
-                assign(self.clients, self.region, eni_id, addresses=chunk,
-                       client_token=client_token(eni_id, action, current, chunk))
+                self.write(assign, self.region, eni_id, addresses=chunk,
+                           client_token=client_token(eni_id, action, seen, chunk, self.run_nonce))
             for index, count in enumerate(count_batches(plan['add_count'], size)):
-                response = assign(self.clients, self.region, eni_id, count=count,
-                                  client_token=client_token(eni_id, action, current, (index, count)))
+                response = self.write(assign, self.region, eni_id, count=count,
+                                      client_token=client_token(eni_id, action, seen, (index, count), self.run_nonce))
                 added[kind].extend(_assigned(response, kind))
-            added[kind] = sorted(set(added[kind]) | set(plan['add']))
+            added[kind] = sort_ips(set(added[kind]) | set(plan['add']))
         return added
+
+    def unassign(self, unassign, eni_id, kind, chunk):
+        """Unassign ``chunk``. Unassign takes no ClientToken: when a retry is refused because an
+        address is gone already (the first attempt ran but its answer was lost, or another run
+        removed it), unassign only what the ENI still holds."""
+        try:
+            self.write(unassign, self.region, eni_id, chunk)
+        except AlicloudApiError as err:
+            if err.code != 'InvalidIp.IpUnassigned':
+                raise
+            left = sort_ips(set(self.read(with_vswitch=False)[1][RECORD_KEYS[kind]]) & set(chunk))
+            self.result['changed'] = True
+            if left:
+                self.write(unassign, self.region, eni_id, left)
+
+    def check_overallocation(self, record, plans, added):
+        """Fail when addresses appeared beside this run's count-based assignment.
+
+        ECS has no conditional assign, so two count-based runs on one ENI at the same time both
+        add (4 and 5 wanted from 2 end at 9). Of two overlapping runs, the one that reads last sees
+        both assignments, so at least one of them always reports it.
+        """
+        for version, count_opt, _list_opt, purge_opt, key, kind in FAMILIES:
+            plan = plans.get(kind)
+            if not plan or not plan['add_count'] or len(record[key]) <= plan['total_after']:
+                continue
+            extra = sort_ips(set(record[key]) - set(plan['after']) - set(added[kind]))
+            self.fail('%s: holds %d %s, %d wanted: %s appeared while this run assigned by count (another run or user '
+                      'assigned at the same time; ECS has no conditional assign). Re-run with %s=%d and %s=true to '
+                      'remove the surplus' % (record['id'], len(record[key]), LABELS[version], plan['total_after'],
+                                              ', '.join(extra), count_opt, plan['total_after'], purge_opt))
 
     def wait_visible(self, plans):
         deadline = time.monotonic() + self.module.params['wait_timeout']
@@ -304,11 +345,12 @@ class EcsEniIp(AlicloudModule):
                 record = self.wait_visible(plans)
             else:
                 record = self.read()[1]
+            self.check_overallocation(record, plans, added)
         after = {'secondary_ips': record['secondary_ips'], 'ipv6_ips': record['ipv6_ips']}
         if changed and self.module.check_mode:
             after = dict((f[4], _planned(plans[f[5]]) if f[5] in plans else before[f[4]]) for f in FAMILIES)
         self.result.update({
-            'changed': changed,
+            'changed': changed or self.result['changed'],
             self.represent: record,
             'added_private_ips': added.get('private', []),
             'removed_private_ips': plans.get('private', {}).get('remove', []),

@@ -4,7 +4,6 @@ import pytest
 from ansible_collections.underlay.alicloud.plugins.module_utils.eni_ip_plan import (
     EniIpPlanError,
     batches,
-    client_token,
     count_batches,
     plan_family,
     sort_ips,
@@ -110,12 +109,3 @@ def test_batching():
     assert batches(list(range(23)), 10) == [list(range(10)), list(range(10, 20)), [20, 21, 22]]
     assert count_batches(23, 10) == [10, 10, 3]
     assert count_batches(0, 10) == []
-
-
-def test_client_token_is_deterministic_and_change_specific():
-    a = client_token('eni-1', 'AssignPrivateIpAddresses', CUR, 2)
-    assert a == client_token('eni-1', 'AssignPrivateIpAddresses', list(reversed(CUR)), 2)
-    assert len(a) <= 64
-    assert a != client_token('eni-1', 'AssignPrivateIpAddresses', CUR, 3)
-    assert a != client_token('eni-1', 'AssignPrivateIpAddresses', CUR + ['10.0.0.30'], 2)
-    assert a != client_token('eni-2', 'AssignPrivateIpAddresses', CUR, 2)
