@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package tools names the commands built from the pinned module, so `go mod tidy` keeps them.
+package tools
+
+import (
+	_ "github.com/spidernet-io/spiderpool/cmd/spiderpool-controller"
+	_ "github.com/spidernet-io/spiderpool/cmd/spiderpool-init"
+)

@@ -1,0 +1,775 @@
+#!/usr/bin/env python3
+"""A real Kubernetes control plane for tests, and the real Spiderpool controller beside it.
+
+    tests/cluster/realkube build
+    tests/cluster/realkube up --dir DIR [--node NAME[:control-plane]]... [--no-kubeadm-traces]
+    tests/cluster/realkube down --dir DIR
+
+`up` starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler (built from the
+pinned `k8s.io/kubernetes` module), kwok for the lifecycle of Nodes and Pods (no kubelets here),
+and a supervisor that plays the part of the missing kubelet for the Spiderpool chart: when the
+chart's controller Deployment appears it runs the real `spiderpool-controller` as a process with
+the Deployment's own environment and ConfigMap, points the chart's webhook configurations at it,
+and reports its Pod ready once the controller's readiness endpoint answers; when the chart's
+post-install Job appears it runs the real `spiderpool-init` with the Job's environment. It waits
+until the API, the controllers and (once installed) the webhooks answer and prints
+`kubeconfig DIR/kubeconfig`. `down` stops every process it started.
+
+Binaries come from `KUBEBUILDER_ASSETS` when that folder has them, otherwise from
+`.cache/realkube/bin`, built once per machine from the pinned modules (`build`).
+"""
+import argparse
+import base64
+import datetime
+import fcntl
+import hashlib
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CACHE = os.path.join(ROOT, '.cache', 'realkube')
+BIN = os.path.join(CACHE, 'bin')
+CHART = os.path.join(CACHE, 'spiderpool-chart')
+BUILD_MODULES = os.path.join(ROOT, 'tests', 'cluster', 'build')
+KUBE_MODULE, KWOK_BUILD, SPIDERPOOL_BUILD = (os.path.join(BUILD_MODULES, name)
+                                             for name in ('kubernetes', 'kwok', 'spiderpool'))
+
+KUBERNETES_VERSION = 'v1.33.13'
+# The versions are pinned by the go.mod files under tests/cluster/build/; these name them in messages.
+KWOK_MODULE, KWOK_VERSION = 'sigs.k8s.io/kwok', 'v0.7.0'
+SPIDERPOOL_MODULE, SPIDERPOOL_VERSION = 'github.com/spidernet-io/spiderpool', 'v1.2.2'
+KUBE_COMMANDS = {'etcd': 'go.etcd.io/etcd/server/v3', 'kube-apiserver': 'k8s.io/kubernetes/cmd/kube-apiserver',
+                 'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager',
+                 'kube-scheduler': 'k8s.io/kubernetes/cmd/kube-scheduler'}
+SPIDERPOOL_COMMANDS = ('spiderpool-controller', 'spiderpool-init')
+BINARIES = (*KUBE_COMMANDS, 'kwok', *SPIDERPOOL_COMMANDS)
+
+SERVICE_CIDR = '10.96.0.0/12'
+POD_CIDR = '10.244.0.0/16'
+KWOK_ANNOTATION = 'kwok.x-k8s.io/node'
+# Pods the supervisor runs itself; kwok leaves their status alone.
+SUPERVISED_LABEL = 'app.kubernetes.io/component=spiderpool-controller'
+READY_TIMEOUT = 180
+
+
+class RealKubeError(Exception):
+    """One line for the user: what is missing or wrong."""
+
+
+# --------------------------------------------------------------------------------------------
+# build
+
+
+def _stamp():
+    """What the cached binaries were built from; a change of any pin rebuilds."""
+    digest = hashlib.sha256(KUBERNETES_VERSION.encode())
+    for module in (KUBE_MODULE, KWOK_BUILD, SPIDERPOOL_BUILD):
+        for name in ('go.mod', 'go.sum', 'tools.go'):
+            with open(os.path.join(module, name), 'rb') as handle:
+                digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def _go(args, cwd, env_extra=None, log=None):
+    if shutil.which('go') is None:
+        raise RealKubeError('go not found on PATH: install Go >= 1.25 (or set KUBEBUILDER_ASSETS to a folder '
+                            'with %s)' % ', '.join(BINARIES))
+    env = dict(os.environ, CGO_ENABLED='0', GOFLAGS='-trimpath -buildvcs=false', **(env_extra or {}))
+    proc = subprocess.run(['go', *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if log:
+        log.write(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith('go: downloading')]
+        raise RealKubeError('go %s failed: %s' % (' '.join(args[:2]), lines[-1] if lines else 'exit %d' % proc.returncode))
+    return proc.stdout
+
+
+def _version_ldflags():
+    major, minor = KUBERNETES_VERSION[1:].split('.')[:2]
+    flags = ['-s', '-w']
+    for pkg in ('k8s.io/component-base/version', 'k8s.io/client-go/pkg/version'):
+        flags += ['-X', '%s.gitVersion=%s' % (pkg, KUBERNETES_VERSION), '-X', '%s.gitMajor=%s' % (pkg, major),
+                  '-X', '%s.gitMinor=%s' % (pkg, minor), '-X', '%s.gitTreeState=clean' % pkg]
+    return ' '.join(flags)
+
+
+def build(force=False, quiet=False):
+    """Build what KUBEBUILDER_ASSETS does not provide into .cache/realkube (once per machine)."""
+    os.makedirs(CACHE, exist_ok=True)
+    with open(os.path.join(CACHE, '.lock'), 'w', encoding='utf-8') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test workers build once
+        stamp_file = os.path.join(CACHE, 'stamp')
+        stamp = _stamp()
+        current = open(stamp_file, encoding='utf-8').read().strip() if os.path.exists(stamp_file) else ''
+        missing = [name for name in BINARIES if _asset(name) is None]
+        if not force and current == stamp and not missing and os.path.isfile(os.path.join(CHART, 'Chart.yaml')):
+            return
+        say = (lambda msg: None) if quiet else (lambda msg: print('realkube: ' + msg, file=sys.stderr, flush=True))
+        tmp = os.path.join(CACHE, 'bin.new')
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        with open(os.path.join(CACHE, 'build.log'), 'a', encoding='utf-8') as log:
+            started = time.time()
+            say('building Kubernetes %s (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)'
+                % KUBERNETES_VERSION)
+            for name, pkg in KUBE_COMMANDS.items():
+                _go(['build', '-ldflags', _version_ldflags(), '-o', os.path.join(tmp, name), pkg], KUBE_MODULE, log=log)
+            say('building kwok %s and Spiderpool %s (%s)' % (KWOK_VERSION, SPIDERPOOL_VERSION,
+                                                              ', '.join(SPIDERPOOL_COMMANDS)))
+            _go(['build', '-ldflags=-s -w', '-o', tmp + '/', '%s/cmd/kwok' % KWOK_MODULE], KWOK_BUILD, log=log)
+            _go(['build', '-ldflags=-s -w', '-o', tmp + '/',
+                 *('%s/cmd/%s' % (SPIDERPOOL_MODULE, name) for name in SPIDERPOOL_COMMANDS)], SPIDERPOOL_BUILD, log=log)
+            info = json.loads(_go(['mod', 'download', '-json', SPIDERPOOL_MODULE], SPIDERPOOL_BUILD, log=log))
+            shutil.rmtree(CHART, ignore_errors=True)
+            shutil.copytree(os.path.join(info['Dir'], 'charts', 'spiderpool'), CHART)
+            os.chmod(CHART, 0o755)
+            for dirpath, dirnames, filenames in os.walk(CHART):  # the module cache is read-only
+                for entry in dirnames + filenames:
+                    os.chmod(os.path.join(dirpath, entry), 0o755 if entry in dirnames else 0o644)
+            shutil.rmtree(BIN, ignore_errors=True)
+            os.rename(tmp, BIN)
+            with open(stamp_file, 'w', encoding='utf-8') as handle:
+                handle.write(stamp + '\n')
+            say('built in %.0f s' % (time.time() - started))
+
+
+def _asset(name):
+    assets = os.environ.get('KUBEBUILDER_ASSETS')
+    for folder in ([assets] if assets else []) + [BIN]:
+        path = os.path.join(folder, name)
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def chart_path():
+    """The real Spiderpool chart (charts/spiderpool of the pinned module), built on first use."""
+    build(quiet=True)
+    return CHART
+
+
+def crds_path():
+    return os.path.join(chart_path(), 'crds')
+
+
+# --------------------------------------------------------------------------------------------
+# certificates
+
+
+def _certificates(directory):
+    """A CA, the API server's serving cert, an admin client cert, the webhook serving cert and the
+    service-account key pair, as files under DIR/pki."""
+    from cryptography import x509  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa  # pylint: disable=import-outside-toplevel
+    from cryptography.x509.oid import NameOID  # pylint: disable=import-outside-toplevel
+
+    pki = os.path.join(directory, 'pki')
+    os.makedirs(pki, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+
+    def write(name, data):
+        with open(os.path.join(pki, name), 'wb') as handle:
+            handle.write(data)
+
+    def key_bytes(key):
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                 serialization.NoEncryption())
+
+    def cert(subject, key, issuer=None, issuer_key=None, ca=False, sans=(), usages=()):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer or subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+        if usages:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
+        return builder.sign(issuer_key or key, hashes.SHA256())
+
+    def name(common, org=None):
+        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common)]
+        if org:
+            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+        return x509.Name(attrs)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = name('realkube-ca')
+    ca_cert = cert(ca_name, ca_key, ca=True)
+    write('ca.crt', ca_cert.public_bytes(serialization.Encoding.PEM))
+    write('ca.key', key_bytes(ca_key))
+    loopback = [x509.IPAddress(ipaddress.ip_address('127.0.0.1')), x509.DNSName('localhost')]
+    server, client = x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
+    leaves = {
+        'apiserver': (name('kube-apiserver'), loopback + [x509.DNSName('kubernetes.default.svc'),
+                                                          x509.IPAddress(ipaddress.ip_address('10.96.0.1'))], [server]),
+        'admin': (name('realkube-admin', 'system:masters'), [], [client]),
+        'webhook': (name('spiderpool-controller'), loopback, [server]),
+    }
+    os.makedirs(os.path.join(pki, 'webhook'), exist_ok=True)
+    for leaf, (subject, sans, usages) in leaves.items():
+        # controller-runtime's webhook server reads tls.crt/tls.key from one folder
+        stem = 'webhook/tls' if leaf == 'webhook' else leaf
+        key = ec.generate_private_key(ec.SECP256R1())
+        write(stem + '.key', key_bytes(key))
+        write(stem + '.crt', cert(subject, key, ca_name, ca_key, sans=sans, usages=usages)
+              .public_bytes(serialization.Encoding.PEM))
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    write('sa.key', key_bytes(sa_key))
+    write('sa.pub', sa_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    return pki
+
+
+def _kubeconfig(path, server, pki):
+    def b64(name):
+        with open(os.path.join(pki, name), 'rb') as handle:
+            return base64.b64encode(handle.read()).decode()
+    config = {
+        'apiVersion': 'v1', 'kind': 'Config', 'current-context': 'realkube',
+        'clusters': [{'name': 'realkube', 'cluster': {'server': server, 'certificate-authority-data': b64('ca.crt')}}],
+        'users': [{'name': 'admin', 'user': {'client-certificate-data': b64('admin.crt'),
+                                             'client-key-data': b64('admin.key')}}],
+        'contexts': [{'name': 'realkube', 'context': {'cluster': 'realkube', 'user': 'admin'}}],
+    }
+    with open(path, 'w', encoding='utf-8') as handle:
+        json.dump(config, handle, indent=1)
+    os.chmod(path, 0o600)
+
+
+# --------------------------------------------------------------------------------------------
+# a small API client (the supervisor must not depend on more than the standard library and
+# `cryptography`, which ansible-core brings)
+
+
+class Api:
+    def __init__(self, server, pki):
+        self.server = server
+        self.ctx = ssl.create_default_context(cafile=os.path.join(pki, 'ca.crt'))
+        self.ctx.load_cert_chain(os.path.join(pki, 'admin.crt'), os.path.join(pki, 'admin.key'))
+
+    def request(self, method, path, body=None, content_type='application/json', timeout=10):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.server + path, data=data, method=method,
+                                     headers={'Content-Type': content_type, 'Accept': 'application/json'})
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=timeout) as resp:
+                return resp.status, _decode(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, _decode(exc.read())
+
+    def get(self, path):
+        code, body = self.request('GET', path)
+        return body if code == 200 else None
+
+    def items(self, path):
+        body = self.get(path)
+        return body.get('items', []) if body else []
+
+    def merge_patch(self, path, patch):
+        return self.request('PATCH', path, patch, 'application/merge-patch+json')
+
+
+def _decode(raw):
+    try:
+        return json.loads(raw or b'null')
+    except ValueError:  # /readyz and friends answer in plain text
+        return {'message': raw.decode(errors='replace')}
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+# --------------------------------------------------------------------------------------------
+# the supervisor (a detached process; `down` signals its process group)
+
+
+class Supervisor:
+    def __init__(self, directory, nodes, kubeadm_traces):
+        self.dir = directory
+        self.nodes = nodes
+        self.kubeadm_traces = kubeadm_traces
+        self.procs = {}
+        self.stopping = threading.Event()
+        self.logs = os.path.join(directory, 'logs')
+        os.makedirs(self.logs, exist_ok=True)
+        self.spiderpool = {}  # controller Deployment uid -> state
+        self.restart_after = {}
+        self.init_jobs = set()
+
+    # -- processes
+
+    def spawn(self, name, argv, env=None):
+        log = open(os.path.join(self.logs, name + '.log'), 'ab')  # pylint: disable=consider-using-with
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,  # pylint: disable=consider-using-with
+                                cwd=self.dir, stdin=subprocess.DEVNULL)
+        self.procs[name] = proc
+        return proc
+
+    def check_alive(self, name):
+        proc = self.procs[name]
+        if proc.poll() is not None:
+            tail = ''
+            with open(os.path.join(self.logs, name + '.log'), 'rb') as handle:
+                lines = [line for line in handle.read().decode(errors='replace').splitlines() if line.strip()]
+            for line in reversed(lines):
+                if 'address already in use' in line:
+                    raise RealKubeError('%s: port in use (%s)' % (name, line.strip()[-160:]))
+            tail = lines[-1].strip()[-200:] if lines else ''
+            raise RealKubeError('%s exited with status %s: %s (log: %s)' % (
+                name, proc.returncode, tail, os.path.join(self.logs, name + '.log')))
+
+    def wait_for(self, what, check, names, timeout=READY_TIMEOUT):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for name in names:
+                self.check_alive(name)
+            try:
+                if check():
+                    return
+            except (OSError, ssl.SSLError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise RealKubeError('%s not ready after %d s (logs: %s)' % (what, timeout, self.logs))
+
+    def stop_all(self):
+        self.stopping.set()
+        for proc in reversed(list(self.procs.values())):
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.time() + 10
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    # -- control plane
+
+    def start(self):
+        binaries = {}
+        for name in BINARIES:
+            binaries[name] = _asset(name)
+            if binaries[name] is None:
+                raise RealKubeError('%s not built: run tests/cluster/realkube build' % name)
+        pki = _certificates(self.dir)
+        etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
+        self.spawn('etcd', [
+            binaries['etcd'], '--name', 'realkube', '--data-dir', os.path.join(self.dir, 'etcd'),
+            '--listen-client-urls', 'http://127.0.0.1:%d' % etcd_port,
+            '--advertise-client-urls', 'http://127.0.0.1:%d' % etcd_port,
+            '--listen-peer-urls', 'http://127.0.0.1:%d' % peer_port,
+            '--initial-advertise-peer-urls', 'http://127.0.0.1:%d' % peer_port,
+            '--initial-cluster', 'realkube=http://127.0.0.1:%d' % peer_port,
+            '--listen-metrics-urls', '', '--unsafe-no-fsync', '--log-level', 'warn'])
+        self.wait_for('etcd', lambda: urllib.request.urlopen(  # pylint: disable=consider-using-with
+            'http://127.0.0.1:%d/health' % etcd_port, timeout=2).status == 200, ['etcd'])
+        server = 'https://127.0.0.1:%d' % api_port
+        p = lambda name: os.path.join(pki, name)  # noqa: E731
+        self.spawn('kube-apiserver', [
+            binaries['kube-apiserver'], '--etcd-servers', 'http://127.0.0.1:%d' % etcd_port,
+            '--bind-address', '127.0.0.1', '--advertise-address', '127.0.0.1', '--secure-port', str(api_port),
+            '--tls-cert-file', p('apiserver.crt'), '--tls-private-key-file', p('apiserver.key'),
+            '--client-ca-file', p('ca.crt'), '--service-account-key-file', p('sa.pub'),
+            '--service-account-signing-key-file', p('sa.key'),
+            '--service-account-issuer', 'https://kubernetes.default.svc.cluster.local',
+            '--service-cluster-ip-range', SERVICE_CIDR, '--authorization-mode', 'Node,RBAC',
+            '--allow-privileged', '--profiling=false', '--endpoint-reconciler-type', 'none',
+            '--enable-priority-and-fairness=false', '--v', '1'])
+        kubeconfig = os.path.join(self.dir, 'kubeconfig')
+        _kubeconfig(kubeconfig, server, pki)
+        api = self.api = Api(server, pki)
+        self.wait_for('kube-apiserver', lambda: api.request('GET', '/readyz')[0] == 200, ['etcd', 'kube-apiserver'])
+        self.spawn('kube-controller-manager', [
+            binaries['kube-controller-manager'], '--kubeconfig', kubeconfig, '--secure-port', '0',
+            '--leader-elect=false', '--service-account-private-key-file', p('sa.key'), '--root-ca-file', p('ca.crt'),
+            '--use-service-account-credentials=false', '--allocate-node-cidrs', '--cluster-cidr', POD_CIDR,
+            '--service-cluster-ip-range', SERVICE_CIDR, '--node-cidr-mask-size', '24',
+            '--v', '1'])
+        self.spawn('kube-scheduler', [binaries['kube-scheduler'], '--kubeconfig', kubeconfig, '--secure-port', '0',
+                                      '--leader-elect=false', '--v', '1'])
+        self.spawn('kwok', [
+            binaries['kwok'], '--kubeconfig', kubeconfig, '--manage-all-nodes=false',
+            '--manage-nodes-with-annotation-selector', KWOK_ANNOTATION + '=fake',
+            '--disregard-status-with-label-selector', SUPERVISED_LABEL,
+            '--cidr', '10.0.0.1/24', '--node-ip', '10.0.0.1', '--server-address', ''])
+        running = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok']
+        # the controllers are up when the default ServiceAccount exists (serviceaccount controller)
+        self.wait_for('kube-controller-manager', lambda: api.get(
+            '/api/v1/namespaces/default/serviceaccounts/default') is not None, running)
+        if self.kubeadm_traces:
+            self.kubeadm_config()
+        for node in self.nodes:
+            add_node(api, *node)
+        self.wait_for('Nodes Ready', lambda: all(_node_ready(api, node[0]) for node in self.nodes), running)
+        self.running = running
+
+    def kubeadm_config(self):
+        """What a kubeadm (kubespray) cluster leaves behind and components read (Spiderpool #3054)."""
+        cluster_configuration = '\n'.join([
+            'apiVersion: kubeadm.k8s.io/v1beta4', 'kind: ClusterConfiguration',
+            'kubernetesVersion: %s' % KUBERNETES_VERSION, 'clusterName: cluster.local',
+            'networking:', '  dnsDomain: cluster.local', '  podSubnet: %s' % POD_CIDR,
+            '  serviceSubnet: %s' % SERVICE_CIDR, ''])
+        self.api.request('POST', '/api/v1/namespaces/kube-system/configmaps', {
+            'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'kubeadm-config', 'namespace': 'kube-system'},
+            'data': {'ClusterConfiguration': cluster_configuration}})
+
+    # -- the Spiderpool chart's processes
+
+    def serve(self):
+        """Until stopped: run the chart's controller and init Job as processes, keep webhooks pointed at them."""
+        while not self.stopping.wait(0.5):
+            for name in self.running:
+                self.check_alive(name)
+            try:
+                self.reconcile_controllers()
+                self.reconcile_init_jobs()
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                print('supervisor: %s' % exc, file=sys.stderr, flush=True)
+
+    def reconcile_controllers(self):
+        seen = set()
+        for deploy in self.api.items('/apis/apps/v1/deployments?labelSelector=' + SUPERVISED_LABEL.replace('=', '%3D')):
+            uid = deploy['metadata']['uid']
+            seen.add(uid)
+            state = self.spiderpool.get(uid)
+            generation = deploy['metadata'].get('generation')
+            if state and self.procs[state['proc']].poll() is not None:
+                # as a kubelet would: restart the crashed container after a pause
+                print('supervisor: %s exited with status %s, restarting' % (
+                    state['proc'], self.procs[state['proc']].returncode), file=sys.stderr, flush=True)
+                self.restart_after[uid] = time.time() + 2
+                del self.spiderpool[uid]
+                state = None
+            if state is None and time.time() < self.restart_after.get(uid, 0):
+                continue
+            if state is None or state['generation'] != generation:
+                if state:
+                    self.stop_controller(state)
+                state = self.start_controller(deploy)
+                if state is None:
+                    continue
+                self.spiderpool[uid] = state
+            self.point_webhooks(deploy, state)
+            self.report_pods(deploy, state)
+        for uid in set(self.spiderpool) - seen:
+            self.stop_controller(self.spiderpool.pop(uid))
+
+    def start_controller(self, deploy):
+        namespace = deploy['metadata']['namespace']
+        pods = self.api.items('/api/v1/namespaces/%s/pods?labelSelector=%s' % (
+            namespace, ','.join('%s%%3D%s' % kv for kv in deploy['spec']['selector']['matchLabels'].items())))
+        if not pods:
+            return None
+        pod = pods[0]
+        spec = deploy['spec']['template']['spec']
+        container = spec['containers'][0]
+        home = os.path.join(self.dir, 'spiderpool', deploy['metadata']['uid'])
+        os.makedirs(os.path.join(home, 'cni'), exist_ok=True)
+        config_path = os.path.join(home, 'conf.yml')
+        for volume in spec.get('volumes', []):
+            if 'configMap' in volume:
+                cm = self.api.get('/api/v1/namespaces/%s/configmaps/%s' % (namespace, volume['configMap']['name']))
+                with open(config_path, 'w', encoding='utf-8') as handle:
+                    handle.write((cm or {}).get('data', {}).get('conf.yml', ''))
+        ports = {'SPIDERPOOL_HEALTH_PORT': _free_port(), 'SPIDERPOOL_METRIC_HTTP_PORT': _free_port(),
+                 'SPIDERPOOL_WEBHOOK_PORT': _free_port(), 'SPIDERPOOL_GOPS_LISTEN_PORT': _free_port()}
+        env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'KUBECONFIG': os.path.join(self.dir, 'kubeconfig')}
+        env.update(_container_env(container, pod))
+        # A pod has its own network namespace and mounts: here ports and host paths are per cluster.
+        env.update({key: str(value) for key, value in ports.items()})
+        env['SPIDERPOOL_CNI_CONFIG_DIR'] = os.path.join(home, 'cni')
+        pki = os.path.join(self.dir, 'pki')
+        args = []
+        for arg in container.get('args', []):
+            if arg.startswith('--config-path='):
+                arg = '--config-path=' + config_path
+            elif arg.startswith('--tls-server-cert='):
+                arg = '--tls-server-cert=' + os.path.join(pki, 'webhook', 'tls.crt')
+            elif arg.startswith('--tls-server-key='):
+                arg = '--tls-server-key=' + os.path.join(pki, 'webhook', 'tls.key')
+            args.append(arg)
+        name = 'spiderpool-controller-%s' % deploy['metadata']['uid'][:8]
+        self.spawn(name, [_asset('spiderpool-controller'), *args], env)
+        return {'generation': deploy['metadata'].get('generation'), 'proc': name, 'ports': ports,
+                'ready': False}
+
+    def stop_controller(self, state):
+        proc = self.procs.pop(state['proc'], None)
+        if proc and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def point_webhooks(self, deploy, state):
+        """The chart's webhooks name the controller's Service; here the controller is a process on loopback."""
+        with open(os.path.join(self.dir, 'pki', 'ca.crt'), 'rb') as handle:
+            ca_bundle = base64.b64encode(handle.read()).decode()
+        name, namespace = deploy['metadata']['name'], deploy['metadata']['namespace']
+        base = 'https://127.0.0.1:%d' % state['ports']['SPIDERPOOL_WEBHOOK_PORT']
+        for kind in ('mutatingwebhookconfigurations', 'validatingwebhookconfigurations'):
+            path = '/apis/admissionregistration.k8s.io/v1/%s/%s' % (kind, name)
+            config = self.api.get(path)
+            if not config:
+                continue
+            changed = False
+            for hook in config.get('webhooks', []):
+                client = hook.get('clientConfig', {})
+                service = client.get('service') or {}
+                if service.get('name') == name and service.get('namespace') == namespace:
+                    hook['clientConfig'] = {'url': base + service.get('path', '/'), 'caBundle': ca_bundle}
+                    changed = True
+                elif client.get('url', '').startswith('https://127.0.0.1:') and not client['url'].startswith(base):
+                    hook['clientConfig']['url'] = base + '/' + client['url'].split('/', 3)[3]
+                    changed = True
+            if changed:
+                self.api.request('PUT', path, config)
+
+    def report_pods(self, deploy, state):
+        """Report the controller's Pods Running and Ready once its readiness endpoint answers."""
+        if not state['ready']:
+            try:
+                url = 'http://127.0.0.1:%d/v1/runtime/readiness' % state['ports']['SPIDERPOOL_HEALTH_PORT']
+                with urllib.request.urlopen(url, timeout=2) as resp:  # nosec - loopback
+                    state['ready'] = resp.status == 200
+            except (OSError, ValueError):
+                return
+        namespace = deploy['metadata']['namespace']
+        selector = ','.join('%s%%3D%s' % kv for kv in deploy['spec']['selector']['matchLabels'].items())
+        now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+        for pod in self.api.items('/api/v1/namespaces/%s/pods?labelSelector=%s' % (namespace, selector)):
+            if pod['metadata'].get('deletionTimestamp') or not pod['spec'].get('nodeName'):
+                continue
+            status = pod.get('status', {})
+            if status.get('phase') == 'Running' and any(
+                    c.get('type') == 'Ready' and c.get('status') == 'True' for c in status.get('conditions', [])):
+                continue
+            node = self.api.get('/api/v1/nodes/' + pod['spec']['nodeName']) or {}
+            host_ip = next((a['address'] for a in node.get('status', {}).get('addresses', [])
+                            if a['type'] == 'InternalIP'), '127.0.0.1')
+            conditions = [{'type': t, 'status': 'True', 'lastTransitionTime': now}
+                          for t in ('Initialized', 'PodReadyToStartContainers', 'ContainersReady', 'Ready',
+                                    'PodScheduled')]
+            containers = [{'name': c['name'], 'image': c['image'], 'imageID': '', 'ready': True, 'started': True,
+                           'restartCount': 0, 'state': {'running': {'startedAt': now}}}
+                          for c in pod['spec']['containers']]
+            self.api.merge_patch('/api/v1/namespaces/%s/pods/%s/status' % (namespace, pod['metadata']['name']), {
+                'status': {'phase': 'Running', 'conditions': conditions, 'containerStatuses': containers,
+                           'hostIP': host_ip, 'hostIPs': [{'ip': host_ip}], 'podIP': host_ip,
+                           'podIPs': [{'ip': host_ip}], 'startTime': now}})
+
+    def reconcile_init_jobs(self):
+        """Run each post-install Job of the chart (command spiderpool-init) once, with its environment."""
+        for job in self.api.items('/apis/batch/v1/jobs'):
+            uid = job['metadata']['uid']
+            container = job['spec']['template']['spec']['containers'][0]
+            if uid in self.init_jobs or os.path.basename(container.get('command', [''])[0]) != 'spiderpool-init':
+                continue
+            self.init_jobs.add(uid)
+            env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'KUBECONFIG': os.path.join(self.dir, 'kubeconfig')}
+            env.update(_container_env(container, {'metadata': {'name': job['metadata']['name'],
+                                                               'namespace': job['metadata']['namespace']}}))
+            if 'SPIDERPOOL_INIT_DEFAULT_CNI_DIR' in env:
+                env['SPIDERPOOL_INIT_DEFAULT_CNI_DIR'] = os.path.join(self.dir, 'spiderpool', 'init-cni')
+                os.makedirs(env['SPIDERPOOL_INIT_DEFAULT_CNI_DIR'], exist_ok=True)
+            self.spawn('spiderpool-init-%s' % uid[:8], [_asset('spiderpool-init'), *container.get('args', [])], env)
+
+
+def _container_env(container, pod):
+    env = {}
+    for item in container.get('env', []):
+        if 'value' in item:
+            env[item['name']] = str(item['value'])
+        elif 'fieldRef' in item.get('valueFrom', {}):
+            field = item['valueFrom']['fieldRef']['fieldPath']
+            env[item['name']] = {'metadata.name': pod['metadata']['name'],
+                                 'metadata.namespace': pod['metadata']['namespace']}.get(field, '')
+    return env
+
+
+def add_node(api, name, control_plane=False, internal_ip=None, labels=None, taints=None):
+    """A Node kwok keeps Ready, labelled as kubeadm labels it."""
+    all_labels = {'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64',
+                  'type': 'kwok'}
+    if control_plane:
+        all_labels['node-role.kubernetes.io/control-plane'] = ''
+    all_labels.update(labels or {})
+    node = {'apiVersion': 'v1', 'kind': 'Node',
+            'metadata': {'name': name, 'labels': all_labels, 'annotations': {KWOK_ANNOTATION: 'fake'}},
+            'spec': {'taints': taints or []}}
+    if internal_ip:
+        node['status'] = {'addresses': [{'type': 'InternalIP', 'address': internal_ip},
+                                        {'type': 'Hostname', 'address': name}]}
+    code, body = api.request('POST', '/api/v1/nodes', node)
+    if code not in (200, 201):
+        raise RealKubeError('creating Node %s failed: %s' % (name, body.get('message')))
+    if internal_ip:  # status is not taken on create
+        api.merge_patch('/api/v1/nodes/%s/status' % name, {'status': node['status']})
+
+
+def _node_ready(api, name):
+    node = api.get('/api/v1/nodes/' + name) or {}
+    return any(c.get('type') == 'Ready' and c.get('status') == 'True'
+               for c in node.get('status', {}).get('conditions', []))
+
+
+# --------------------------------------------------------------------------------------------
+# commands
+
+
+def _serve(args):
+    """The detached supervisor: start everything, write DIR/ready (or DIR/error), then serve."""
+    directory = args.dir
+    supervisor = Supervisor(directory, [_parse_node(n) for n in args.node], not args.no_kubeadm_traces)
+
+    def on_term(*_):
+        supervisor.stop_all()
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        supervisor.start()
+    except (RealKubeError, OSError) as exc:
+        with open(os.path.join(directory, 'error'), 'w', encoding='utf-8') as handle:
+            handle.write(str(exc).replace('\n', ' ') + '\n')
+        supervisor.stop_all()
+        return 1
+    with open(os.path.join(directory, 'ready'), 'w', encoding='utf-8') as handle:
+        handle.write(supervisor.api.server + '\n')
+    try:
+        supervisor.serve()
+    except RealKubeError as exc:
+        print('supervisor: %s' % exc, file=sys.stderr, flush=True)
+        supervisor.stop_all()
+        return 1
+    return 0
+
+
+def _parse_node(text):
+    name, _, role = text.partition(':')
+    if role not in ('', 'control-plane'):
+        raise SystemExit('realkube: bad --node %r: expected NAME or NAME:control-plane' % text)
+    return (name, role == 'control-plane')
+
+
+def up(directory, nodes=(), kubeadm_traces=True, timeout=READY_TIMEOUT):
+    """Start a cluster in DIR (detached); return the kubeconfig path. Raises RealKubeError."""
+    directory = os.path.abspath(directory)
+    os.makedirs(directory, exist_ok=True)
+    if _supervisor_pid(directory):
+        raise RealKubeError('a cluster is already running in %s (realkube down --dir %s)' % (directory, directory))
+    build()
+    for stale in ('ready', 'error'):
+        if os.path.exists(os.path.join(directory, stale)):
+            os.remove(os.path.join(directory, stale))
+    argv = [sys.executable, os.path.abspath(__file__), '_serve', '--dir', directory]
+    for name, control_plane in nodes:
+        argv += ['--node', name + (':control-plane' if control_plane else '')]
+    if not kubeadm_traces:
+        argv.append('--no-kubeadm-traces')
+    with open(os.path.join(directory, 'supervisor.log'), 'ab') as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(os.path.join(directory, 'supervisor.pid'), 'w', encoding='utf-8') as handle:
+        handle.write('%d\n' % proc.pid)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(os.path.join(directory, 'ready')):
+            return os.path.join(directory, 'kubeconfig')
+        if proc.poll() is not None or os.path.exists(os.path.join(directory, 'error')):
+            proc.wait(15)
+            down(directory)
+            error = os.path.join(directory, 'error')
+            raise RealKubeError(open(error, encoding='utf-8').read().strip() if os.path.exists(error)
+                                else 'supervisor exited (%s)' % os.path.join(directory, 'supervisor.log'))
+        time.sleep(0.2)
+    down(directory)
+    raise RealKubeError('cluster not ready after %d s (logs: %s)' % (timeout, os.path.join(directory, 'logs')))
+
+
+def _supervisor_pid(directory):
+    try:
+        with open(os.path.join(directory, 'supervisor.pid'), encoding='utf-8') as handle:
+            pid = int(handle.read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def down(directory):
+    """Stop everything `up` started in DIR; nothing is left running."""
+    directory = os.path.abspath(directory)
+    pid = _supervisor_pid(directory)
+    if pid:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    pid_file = os.path.join(directory, 'supervisor.pid')
+    if os.path.exists(pid_file):
+        os.remove(pid_file)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='realkube', description=__doc__.split('\n\n', maxsplit=1)[0])
+    sub = parser.add_subparsers(dest='command', required=True)
+    sub.add_parser('build', help='build the pinned components into .cache/realkube (once per machine)')
+    up_parser = sub.add_parser('up', help='start a cluster in DIR and print its kubeconfig')
+    up_parser.add_argument('--dir', required=True)
+    up_parser.add_argument('--node', action='append', default=[], metavar='NAME[:control-plane]')
+    up_parser.add_argument('--no-kubeadm-traces', action='store_true',
+                           help='leave out what kubeadm leaves behind (ConfigMap kube-system/kubeadm-config)')
+    down_parser = sub.add_parser('down', help='stop the cluster in DIR')
+    down_parser.add_argument('--dir', required=True)
+    serve_parser = sub.add_parser('_serve')
+    serve_parser.add_argument('--dir', required=True)
+    serve_parser.add_argument('--node', action='append', default=[])
+    serve_parser.add_argument('--no-kubeadm-traces', action='store_true')
+    args = parser.parse_args(argv)
+    try:
+        if args.command == 'build':
+            build(force=True)
+        elif args.command == 'up':
+            kubeconfig = up(args.dir, [_parse_node(n) for n in args.node], not args.no_kubeadm_traces)
+            print('kubeconfig %s' % kubeconfig, flush=True)
+        elif args.command == 'down':
+            down(args.dir)
+        else:
+            return _serve(args)
+    except RealKubeError as exc:
+        print('realkube: %s' % exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
