@@ -25,9 +25,9 @@ description:
     O(instance_id), that the security groups exist in that VPC, and that the instance has room for
     one more ENI. When attaching an ENI this run created still fails, the ENI is deleted again.
   - An ENI found C(Attaching) or C(Detaching) (another run, or a lost answer) is waited for until it
-    is stable, at most O(wait_timeout) seconds, before anything is decided. A refused attach,
-    detach or delete is re-checked: when the ENI is already where it should be (the answer to an
-    earlier attempt was lost), that is success.
+    is stable, at most O(wait_timeout) seconds, before anything is decided. After a refused attach,
+    detach or delete the ENI is read again, and when it is already where it should be (the answer
+    to an earlier attempt was lost) that is success.
   - Name, description, tags and security groups are set at creation; differences on an existing
     ENI are reported as a warning and left alone.
 author:
