@@ -157,11 +157,13 @@ def test_ipv6_bandwidth_ours_only(shared, tmp_path):
         dict(task('vpc_ipv6_internet_bandwidth', **args), register='check'),
     ], '--check', '--diff')
     assert run.results['check']['changed'] and mutations(shared) == {}
+    resize = dict(args)
+    resize['bandwidth'] = 8
     run = run_tasks(tmp_path, env, [
         dict(task('vpc_ipv6_internet_bandwidth', **args), register='open'),
         dict(task('vpc_ipv6_internet_bandwidth', **args), register='again'),
-        dict(task('vpc_ipv6_internet_bandwidth', **dict(args, bandwidth=8)), register='resize'),
-        dict(task('vpc_ipv6_internet_bandwidth', **dict(args, state='absent')), register='close'),
+        dict(task('vpc_ipv6_internet_bandwidth', **resize), register='resize'),
+        dict(task('vpc_ipv6_internet_bandwidth', state='absent', **args), register='close'),
     ])
     opened = run.results['open']
     assert opened['allocated'] == ['2408:4005:3a1:a400::156', '2408:4005:3a1:a400::157', '2408:4005:3a1:a400::162']
