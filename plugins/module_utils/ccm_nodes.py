@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.underlay.alicloud.plugins.module_utils import node_names
+
+NODE_NAME_VAR = 'alicloud_ccm_node_name'
 # <region-id>.<instance-id>, e.g. cn-hangzhou.i-bp17345hor9abcdefgh (DESIGN.md section 4).
 PROVIDER_ID_RE = re.compile(r'^[a-z0-9]+(?:-[a-z0-9]+)+\.i-[a-z0-9]+$')
-NODE_NAME_RE = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
 
 
 def host_record(host, facts):
@@ -23,9 +25,12 @@ def host_record(host, facts):
         value = facts.get(key)
         return None if value is None or value == '' else str(value)
 
+    node_var, node_raw = node_names.source(facts, NODE_NAME_VAR, host)
     return {
         'host': str(host),
-        'node': text('alicloud_ccm_node_name') or text('alicloud_hostname') or str(host),
+        'node': node_names.normalise(node_raw),
+        'node_var': node_var,
+        'node_raw': node_raw,
         'provider_id': text('alicloud_provider_id'),
         'region': text('alicloud_region'),
         'instance_id': text('alicloud_instance_id'),
@@ -39,9 +44,8 @@ def validate_hosts(hosts):
     seen_ids = {}
     for rec in hosts:
         host, node, wanted = rec['host'], rec['node'], rec['provider_id']
-        if not NODE_NAME_RE.match(node) or len(node) > 253:
-            errors.append('host %s: Kubernetes node name %r is not a valid DNS-1123 subdomain '
-                          '(set alicloud_ccm_node_name for this host)' % (host, node))
+        if not node_names.is_valid(node):
+            errors.append(node_names.invalid_message(host, rec.get('node_var', NODE_NAME_VAR), rec.get('node_raw', node)))
         if wanted is None:
             errors.append('host %s: alicloud_provider_id is not set; expected <region-id>.<instance-id> '
                           'such as cn-hangzhou.i-bp1example (from the underlay.alicloud.ecs inventory)' % host)

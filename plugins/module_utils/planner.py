@@ -17,7 +17,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
-from ansible_collections.underlay.alicloud.plugins.module_utils import iprange
+from ansible_collections.underlay.alicloud.plugins.module_utils import iprange, node_names
 
 API_VERSION = 'spiderpool.spidernet.io/v2beta1'
 MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
@@ -244,9 +244,12 @@ def _gateway(node, eni, network):
 
 def _node_plan(host, facts, options):
     """(node name, [(iface, eni)]) for one host, with interface names resolved."""
-    node = str(facts.get(NODE_NAME_VAR) or facts.get('alicloud_hostname') or '').strip().lower()
-    if not node:
+    var, raw = node_names.source(facts, NODE_NAME_VAR)
+    if raw is None:
         raise PlanError('host %s has no Kubernetes node name: neither %s nor alicloud_hostname is set' % (host, NODE_NAME_VAR))
+    node = node_names.normalise(raw)
+    if not node_names.is_valid(node):
+        raise PlanError(node_names.invalid_message(host, var, raw))
     enis = facts.get('alicloud_enis')
     if not enis or not isinstance(enis, list):
         raise PlanError('node %s (host %s) has no ENI facts (alicloud_enis is %s)' % (node, host, 'missing' if enis is None else repr(enis)))

@@ -13,6 +13,7 @@ spiderpool-controller's SpiderCoordinator status (CoordinatorController) and the
 the verification probes (Network). Render mode runs site.yml against no cluster at all.
 """
 import base64
+import hashlib
 import ipaddress
 import json
 import os
@@ -22,7 +23,7 @@ import sys
 import pytest
 import yaml
 
-from cloud_helpers import LAB_INVENTORY, LAB_WORLD, ROOT, VENV_BIN, EcsEmulator, cloud_env, load_world, run_playbook
+from cloud_helpers import LAB_INVENTORY, LAB_WORLD, ROOT, VENV_BIN, EcsEmulator, cloud_env, load_world, run_playbook, write_world
 from cluster_sim import CoordinatorController, Network, minimal_crds, plugins_tarball
 from kube_fixtures import SPIDERPOOL_CRDS, kube_factory  # noqa: F401  pylint: disable=unused-import
 
@@ -255,3 +256,83 @@ def test_render_contacts_nothing_and_writes_one_directory(cloud, kube_factory, t
     assert_unchanged(second)
     assert double.request_counts()['total'] == 0
     assert not os.path.exists(os.path.join(ROOT, 'playbooks', 'render')) and not os.path.exists(os.path.join(ROOT, 'render'))
+
+
+def state_hash(emu):
+    return hashlib.sha256(json.dumps(emu.state(), sort_keys=True).encode()).hexdigest()
+
+
+def lab_inventory_dir(tmp_path, world_filters=None, group_vars=None, host_vars=None):
+    """A copy of the lab inventory (config and group_vars) in its own directory, with optional
+    changed filters, more group variables and per-host variables."""
+    directory = tmp_path / 'inventory'
+    (directory / 'group_vars').mkdir(parents=True)
+    config = load_world(LAB_INVENTORY)
+    config['filters'].update(world_filters or {})
+    (directory / 'lab.alicloud_ecs.yml').write_text(yaml.safe_dump(config))
+    (directory / 'group_vars' / 'all.yml').write_text(yaml.safe_dump(dict(lab_group_vars(), **(group_vars or {}))))
+    for host, variables in (host_vars or {}).items():
+        (directory / 'host_vars').mkdir(exist_ok=True)
+        (directory / 'host_vars' / ('%s.yml' % host)).write_text(yaml.safe_dump(variables))
+    return str(directory)
+
+
+def renamed_world(tmp_path, instance_id, hostname):
+    world = load_world(LAB_WORLD)
+    for instance in world['regions']['cn-hangzhou']['instances']:
+        if instance['id'] == instance_id:
+            instance['hostname'] = hostname
+    return write_world(tmp_path, world)
+
+
+# An ENI shape that changes worker2 (2 -> 4 secondary IPv4 addresses per ENI) when the run goes ahead.
+GROW_WORKER2 = ('-e', 'alicloud_enis_ipv4_per_eni=4')
+# underlay_render_dir is added by the test; None: leave it out.
+WHOLE_RUN_CASES = {
+    'empty inventory': ({'Tag': [{'Key': 'cluster', 'Value': 'no-such-cluster'}]}, None, (),
+                        ['inventory group k8s_cluster has no hosts']),
+    'invalid node name': ({}, ('i-bp1worker2', 'Worker_2.LAB'), GROW_WORKER2,
+                          ["host Worker_2.LAB: Kubernetes node name 'Worker_2.LAB' (from alicloud_hostname) "
+                           'is not a valid RFC 1123 subdomain']),
+    'cluster CIDR with host bits': ({}, None, GROW_WORKER2 + ('-e', 'alicloud_ccm_cluster_cidr=10.233.64.1/18'),
+                                    ['alicloud_ccm_cluster_cidr: 10.233.64.1/18 is not a network in CIDR notation']),
+    'two IPv4 cluster CIDRs': ({}, None, GROW_WORKER2 + ('-e', 'alicloud_ccm_cluster_cidr=10.233.64.0/18,10.244.0.0/16'),
+                               ['10.233.64.0/18 and 10.244.0.0/16 are both IPv4']),
+    'render mode without a directory': ({}, None, GROW_WORKER2 + ('-e', 'underlay_render_dir='),
+                                        ['underlay_mode is render but underlay_render_dir is empty']),
+}
+
+
+@pytest.mark.parametrize('case', sorted(WHOLE_RUN_CASES))
+def test_whole_run_input_is_checked_before_any_change(case, tmp_path):
+    """One early step checks what later stages would refuse: nothing is written to the cloud or
+    the render directory, and the error names the bad value."""
+    filters, rename, args, messages = WHOLE_RUN_CASES[case]
+    world = renamed_world(tmp_path, *rename) if rename else LAB_WORLD
+    with EcsEmulator(world) as emu:
+        before = state_hash(emu)
+        out = tmp_path / 'render'
+        run = run_playbook(SITE, cloud_env(emu), '-e', 'underlay_mode=render', '-e', 'underlay_render_dir=%s' % out, *args,
+                           inventory=lab_inventory_dir(tmp_path, filters), expect_rc=2)
+        assert state_hash(emu) == before, 'the cloud changed'
+        assert emu.request_counts().get('AssignPrivateIpAddresses', 0) == 0
+    for message in messages:
+        assert message in run.output, run.output
+    assert not out.exists(), 'files were rendered: %s' % sorted(str(p) for p in out.rglob('*'))
+    assert 'Whole-run checks' in run.output and 'Cloud preparation' not in run.output.split('PLAY RECAP')[0]
+    assert_no_secret(run.output, 'the output')
+
+
+def test_stage_failed_on_a_node_leaves_its_pools_alone(tmp_path):
+    """The ENI stage fails on worker2 (more addresses than its quota): the pool stage must not
+    plan worker2's pools from the inventory's stale facts, and says so."""
+    with EcsEmulator(LAB_WORLD) as emu:
+        out = tmp_path / 'render'
+        inventory = lab_inventory_dir(tmp_path, group_vars={'alicloud_enis_ipv4_per_eni': 5},
+                                      host_vars={'worker2': {'alicloud_enis_ipv4_per_eni': 9}})
+        run = run_playbook(SITE, cloud_env(emu), '-e', 'underlay_mode=render', '-e', 'underlay_render_dir=%s' % out,
+                           inventory=inventory, expect_rc=2)
+    assert 'the ENI stage did not finish on worker2 in this run, so their ENI facts are stale' in run.output, run.output
+    assert not (out / 'spiderpool-networks').exists()
+    assert run.recap()['worker2']['failed'] == 1
+    assert_no_secret(run.output, 'the output')

@@ -61,8 +61,10 @@ def env_for(kube=None):
 def playbook(inventory, env, *args):
     proc = subprocess.run([os.path.join(VENV_BIN, 'ansible-playbook'), '-i', inventory, PLAYBOOK, *args],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
-    recap = re.search(r'changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
-    proc.changed, proc.unreachable, proc.failed = (int(x) for x in recap.groups()) if recap else (None, None, None)
+    # Summed over the recap's hosts (localhost runs the whole-run checks, a node the planner).
+    recaps = re.findall(r'changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
+    proc.changed, proc.unreachable, proc.failed = (
+        tuple(sum(int(r[i]) for r in recaps) for i in range(3)) if recaps else (None, None, None))
     return proc
 
 

@@ -81,8 +81,16 @@ def test_duplicate_node_names_and_provider_ids_are_errors():
 
 
 def test_invalid_node_name_is_an_error():
-    errors = ccm_nodes.plan([host('w', hostname='iZbp1Z')], [])['errors']
-    assert errors and 'iZbp1Z' in errors[0] and 'alicloud_ccm_node_name' in errors[0]
+    errors = ccm_nodes.plan([host('w', hostname='Worker_2.LAB')], [])['errors']
+    assert errors and "host w: Kubernetes node name 'Worker_2.LAB' (from alicloud_hostname)" in errors[0]
+    assert 'alicloud_ccm_node_name' in errors[0]
+
+
+def test_node_name_is_the_kubelet_s_lower_case_hostname():
+    # ECS default HostNames (iZbp1...Z) register as lower-case Nodes.
+    record = host('w', hostname=' iZbp1Z ')
+    assert record['node'] == 'izbp1z'
+    assert not ccm_nodes.plan([record], [])['errors']
 
 
 def test_provider_id_without_region_facts_is_accepted():

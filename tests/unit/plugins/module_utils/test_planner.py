@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ansible_collections.underlay.alicloud.plugins.module_utils import planner
+from ansible_collections.underlay.alicloud.plugins.module_utils import node_names, planner
 from ansible_collections.underlay.alicloud.plugins.module_utils.planner import PlanError, plan
 from ansible_collections.underlay.alicloud.tests.unit.utils.spiderpool_crds import assert_valid, validators
 
@@ -208,7 +208,7 @@ def test_options_shape_the_objects():
 
 
 def test_names_are_stable_dns_safe_and_truncated_with_hash():
-    long_node = 'Very_Long.Node.Name.' + 'x' * 70
+    long_node = 'Very-Long.Node.Name.' + 'x' * 70
     hosts = [host('h1', 'i-1', [eni('eni-1', '00:16:3e:00:00:11', 0, '10.0.0.0/24', '10.0.0.5', ['10.0.0.6'], kind='Primary')],
                   spiderpool_networks_node_name=long_node)]
     first = plan(hosts)
@@ -293,9 +293,13 @@ def test_error_name_collisions():
     hosts[1]['spiderpool_networks_node_name'] = 'Master'
     assert _error(hosts) == 'hosts master and worker have the same Kubernetes node name master'
     hosts = guide_hosts()
-    hosts[1]['spiderpool_networks_node_name'] = 'master_'        # different node, same DNS name
-    assert _error(hosts) == ('SpiderIPPool name master-eth0-v4 is given to both master/eth0/IPv4 and master_/eth0/IPv4; '
+    hosts[0]['spiderpool_networks_node_name'] = 'node.a'
+    hosts[1]['spiderpool_networks_node_name'] = 'node-a'         # different node, same DNS name
+    assert _error(hosts) == ('SpiderIPPool name node-a-eth0-v4 is given to both node.a/eth0/IPv4 and node-a/eth0/IPv4; '
                              'make pool_name_template unique')
+    hosts = guide_hosts()
+    hosts[1]['alicloud_hostname'] = 'Worker_2.LAB'
+    assert _error(hosts) == node_names.invalid_message('worker', 'alicloud_hostname', 'Worker_2.LAB')
     assert _error(guide_hosts(), {'pool_name_template': '{node}'}) == (
         'SpiderIPPool name master is given to both master/eth0/IPv4 and master/eth1/IPv4; make pool_name_template unique')
     hosts = guide_hosts()
