@@ -230,8 +230,8 @@ class EcsEni(AlicloudModule):
                 self.fail('%s: became %s instead of %s; check the instance state and the ENI quota'
                           % (eni_id, status, ' or '.join(sorted(wanted))))
             if time.monotonic() >= deadline:
-                self.fail('%s: still %s after %ss, expected %s' % (eni_id, status, self.module.params['wait_timeout'],
-                                                                 ' or '.join(sorted(wanted))))
+                self.fail('%s: still %s after %ss, expected %s'
+                          % (eni_id, status, self.module.params['wait_timeout'], ' or '.join(sorted(wanted))))
             time.sleep(delay)
             delay = min(delay * 2, 5)
 

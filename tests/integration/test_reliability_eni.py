@@ -104,8 +104,8 @@ def test_absent_waits_for_a_detaching_eni(tmp_path):
 
 def test_vswitch_of_another_zone_fails_before_creating(tmp_path):
     with lab(tmp_path) as emu:
-        spec = dict(NEW_ENI, vswitch_id='vsw-bp1c')
-        for _ in range(2):
+        spec = {**NEW_ENI, 'vswitch_id': 'vsw-bp1c'}
+        for _attempt in range(2):
             run = run_tasks(tmp_path, cloud_env(emu), [eni(**spec)], expect_rc=2)
             failure = run.failure()
             assert 'vsw-bp1c is in zone cn-hangzhou-j but instance i-bp1worker2 is in zone cn-hangzhou-i' in failure['msg']
@@ -115,7 +115,7 @@ def test_vswitch_of_another_zone_fails_before_creating(tmp_path):
 
 def test_unknown_security_group_fails_before_creating(tmp_path):
     with lab(tmp_path) as emu:
-        run = run_tasks(tmp_path, cloud_env(emu), [eni(**dict(NEW_ENI, security_groups=['sg-bp1nope']))], expect_rc=2)
+        run = run_tasks(tmp_path, cloud_env(emu), [eni(**{**NEW_ENI, 'security_groups': ['sg-bp1nope']})], expect_rc=2)
         assert run.failure()['msg'] == 'security_groups: sg-bp1nope not found in region cn-hangzhou'
         assert 'CreateNetworkInterface' not in emu.request_counts()
 
@@ -153,7 +153,7 @@ def test_two_runs_creating_the_same_eni_at_once_make_one(tmp_path):
         def one_run():
             results.append(run_tasks(tmp_path, cloud_env(emu), [eni(**NEW_ENI)], expect_rc=None))
 
-        threads = [threading.Thread(target=one_run) for _ in range(2)]
+        threads = [threading.Thread(target=one_run), threading.Thread(target=one_run)]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -75,7 +75,7 @@ def test_fault_draws_are_seeded_per_action():
     def pattern():
         emu = EcsEmulator(load_world(os.path.join(os.path.dirname(__file__), '..', '..', '..', 'inventories', 'lab', 'world.yml')),
                           faults={'lost_answer_rate': {'AttachNetworkInterface': 0.5}, 'seed': 3})
-        return [emu.faults.transport('AttachNetworkInterface') for _ in range(20)] + [emu.faults.transport('DescribeRegions')]
+        return [emu.faults.transport('AttachNetworkInterface') for _draw in range(20)] + [emu.faults.transport('DescribeRegions')]
 
     first = pattern()
     assert first == pattern()
@@ -98,7 +98,7 @@ def test_enis_linger_in_between_states_for_attach_seconds(sdk, fresh_lab):
     client = sdk.ecs(fresh_lab)
     client.attach_network_interface(ecs_models.AttachNetworkInterfaceRequest(
         region_id=REGION, network_interface_id='eni-bp1spare', instance_id='i-bp1stopped'))
-    assert [status(client, 'eni-bp1spare') for _ in range(3)] == ['Attaching'] * 3
+    assert [status(client, 'eni-bp1spare') for _describe in range(3)] == ['Attaching'] * 3
     time.sleep(0.6)
     assert status(client, 'eni-bp1spare') == 'InUse'
 
@@ -108,7 +108,7 @@ def test_world_enis_in_between_states_settle(sdk, tmp_path):
     world['regions'][REGION]['instances'][0]['enis'][1]['status'] = 'Detaching'
     with EcsEmulator(world, attach_steps=2) as emu:
         client = sdk.ecs(emu)
-        assert [status(client, 'eni-bp1m1') for _ in range(2)] == ['Detaching', 'Detaching']
+        assert [status(client, 'eni-bp1m1') for _describe in range(2)] == ['Detaching', 'Detaching']
         assert status(client, 'eni-bp1m1') == 'Available'
     world['regions'][REGION]['instances'][0]['enis'][0]['status'] = 'Attaching'
     with pytest.raises(WorldError, match='eni-bp1m0: status Attaching needs a secondary ENI'):
