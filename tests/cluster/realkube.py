@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A real Kubernetes control plane for tests, and the real Spiderpool controller beside it.
 
     tests/cluster/realkube build
@@ -56,6 +55,7 @@ SPIDERPOOL_COMMANDS = ('spiderpool-controller', 'spiderpool-init')
 BINARIES = (*KUBE_COMMANDS, 'kwok', *SPIDERPOOL_COMMANDS)
 
 SERVICE_CIDR = '10.96.0.0/12'
+NODE_IP = '10.0.0.1'  # kwok's default InternalIP; nothing here connects to it but through ClusterNetwork
 POD_CIDR = '10.244.0.0/16'
 KWOK_ANNOTATION = 'kwok.x-k8s.io/node'
 # Pods the supervisor runs itself; kwok leaves their status alone.
@@ -113,7 +113,9 @@ def build(force=False, quiet=False):
         stamp = _stamp()
         current = open(stamp_file, encoding='utf-8').read().strip() if os.path.exists(stamp_file) else ''
         missing = [name for name in BINARIES if _asset(name) is None]
-        if not force and current == stamp and not missing and os.path.isfile(os.path.join(CHART, 'Chart.yaml')):
+        assets = os.environ.get('KUBEBUILDER_ASSETS')
+        from_assets = assets and all(_asset(name).startswith(assets) for name in BINARIES if name not in missing)
+        if not force and not missing and (current == stamp or from_assets):
             return
         say = (lambda msg: None) if quiet else (lambda msg: print('realkube: ' + msg, file=sys.stderr, flush=True))
         tmp = os.path.join(CACHE, 'bin.new')
@@ -130,18 +132,24 @@ def build(force=False, quiet=False):
             _go(['build', '-ldflags=-s -w', '-o', tmp + '/', '%s/cmd/kwok' % KWOK_MODULE], KWOK_BUILD, log=log)
             _go(['build', '-ldflags=-s -w', '-o', tmp + '/',
                  *('%s/cmd/%s' % (SPIDERPOOL_MODULE, name) for name in SPIDERPOOL_COMMANDS)], SPIDERPOOL_BUILD, log=log)
-            info = json.loads(_go(['mod', 'download', '-json', SPIDERPOOL_MODULE], SPIDERPOOL_BUILD, log=log))
-            shutil.rmtree(CHART, ignore_errors=True)
-            shutil.copytree(os.path.join(info['Dir'], 'charts', 'spiderpool'), CHART)
-            os.chmod(CHART, 0o755)
-            for dirpath, dirnames, filenames in os.walk(CHART):  # the module cache is read-only
-                for entry in dirnames + filenames:
-                    os.chmod(os.path.join(dirpath, entry), 0o755 if entry in dirnames else 0o644)
+            _fetch_chart(log)
             shutil.rmtree(BIN, ignore_errors=True)
             os.rename(tmp, BIN)
             with open(stamp_file, 'w', encoding='utf-8') as handle:
                 handle.write(stamp + '\n')
             say('built in %.0f s' % (time.time() - started))
+
+
+def _fetch_chart(log):
+    info = json.loads(_go(['mod', 'download', '-json', SPIDERPOOL_MODULE], SPIDERPOOL_BUILD, log=log))
+    shutil.rmtree(CHART, ignore_errors=True)
+    shutil.copytree(os.path.join(info['Dir'], 'charts', 'spiderpool'), CHART)
+    os.chmod(CHART, 0o755)
+    for dirpath, dirnames, filenames in os.walk(CHART):  # the module cache is read-only
+        for entry in dirnames + filenames:
+            os.chmod(os.path.join(dirpath, entry), 0o755 if entry in dirnames else 0o644)
+    with open(os.path.join(CACHE, 'chart.stamp'), 'w', encoding='utf-8') as handle:
+        handle.write(_stamp() + '\n')
 
 
 def _asset(name):
@@ -154,8 +162,14 @@ def _asset(name):
 
 
 def chart_path():
-    """The real Spiderpool chart (charts/spiderpool of the pinned module), built on first use."""
-    build(quiet=True)
+    """The real Spiderpool chart (charts/spiderpool of the pinned module): a module download, no build."""
+    os.makedirs(CACHE, exist_ok=True)
+    with open(os.path.join(CACHE, '.lock'), 'w', encoding='utf-8') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stamp = os.path.join(CACHE, 'chart.stamp')
+        if not os.path.exists(stamp) or open(stamp, encoding='utf-8').read().strip() != _stamp():
+            with open(os.path.join(CACHE, 'build.log'), 'a', encoding='utf-8') as log:
+                _fetch_chart(log)
     return CHART
 
 
@@ -168,8 +182,7 @@ def crds_path():
 
 
 def _certificates(directory):
-    """A CA, the API server's serving cert, an admin client cert, the webhook serving cert and the
-    service-account key pair, as files under DIR/pki."""
+    """A CA, the API server's serving cert, client certs and the service-account key pair, under DIR/pki."""
     from cryptography import x509  # pylint: disable=import-outside-toplevel
     from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=import-outside-toplevel
     from cryptography.hazmat.primitives.asymmetric import ec, rsa  # pylint: disable=import-outside-toplevel
@@ -215,15 +228,13 @@ def _certificates(directory):
         'apiserver': (name('kube-apiserver'), loopback + [x509.DNSName('kubernetes.default.svc'),
                                                           x509.IPAddress(ipaddress.ip_address('10.96.0.1'))], [server]),
         'admin': (name('realkube-admin', 'system:masters'), [], [client]),
-        'webhook': (name('spiderpool-controller'), loopback, [server]),
+        # the processes the supervisor runs for the chart's pods: apart from the test's own requests
+        'workloads': (name('realkube-workloads', 'system:masters'), [], [client]),
     }
-    os.makedirs(os.path.join(pki, 'webhook'), exist_ok=True)
     for leaf, (subject, sans, usages) in leaves.items():
-        # controller-runtime's webhook server reads tls.crt/tls.key from one folder
-        stem = 'webhook/tls' if leaf == 'webhook' else leaf
         key = ec.generate_private_key(ec.SECP256R1())
-        write(stem + '.key', key_bytes(key))
-        write(stem + '.crt', cert(subject, key, ca_name, ca_key, sans=sans, usages=usages)
+        write(leaf + '.key', key_bytes(key))
+        write(leaf + '.crt', cert(subject, key, ca_name, ca_key, sans=sans, usages=usages)
               .public_bytes(serialization.Encoding.PEM))
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     write('sa.key', key_bytes(sa_key))
@@ -232,16 +243,16 @@ def _certificates(directory):
     return pki
 
 
-def _kubeconfig(path, server, pki):
+def _kubeconfig(path, server, pki, user='admin'):
     def b64(name):
         with open(os.path.join(pki, name), 'rb') as handle:
             return base64.b64encode(handle.read()).decode()
     config = {
         'apiVersion': 'v1', 'kind': 'Config', 'current-context': 'realkube',
         'clusters': [{'name': 'realkube', 'cluster': {'server': server, 'certificate-authority-data': b64('ca.crt')}}],
-        'users': [{'name': 'admin', 'user': {'client-certificate-data': b64('admin.crt'),
-                                             'client-key-data': b64('admin.key')}}],
-        'contexts': [{'name': 'realkube', 'context': {'cluster': 'realkube', 'user': 'admin'}}],
+        'users': [{'name': user, 'user': {'client-certificate-data': b64(user + '.crt'),
+                                          'client-key-data': b64(user + '.key')}}],
+        'contexts': [{'name': 'realkube', 'context': {'cluster': 'realkube', 'user': user}}],
     }
     with open(path, 'w', encoding='utf-8') as handle:
         json.dump(config, handle, indent=1)
@@ -254,10 +265,10 @@ def _kubeconfig(path, server, pki):
 
 
 class Api:
-    def __init__(self, server, pki):
+    def __init__(self, server, pki, user):
         self.server = server
         self.ctx = ssl.create_default_context(cafile=os.path.join(pki, 'ca.crt'))
-        self.ctx.load_cert_chain(os.path.join(pki, 'admin.crt'), os.path.join(pki, 'admin.key'))
+        self.ctx.load_cert_chain(os.path.join(pki, user + '.crt'), os.path.join(pki, user + '.key'))
 
     def request(self, method, path, body=None, content_type='application/json', timeout=10):
         data = json.dumps(body).encode() if body is not None else None
@@ -389,10 +400,16 @@ class Supervisor:
             '--service-account-issuer', 'https://kubernetes.default.svc.cluster.local',
             '--service-cluster-ip-range', SERVICE_CIDR, '--authorization-mode', 'Node,RBAC',
             '--allow-privileged', '--profiling=false', '--endpoint-reconciler-type', 'none',
-            '--enable-priority-and-fairness=false', '--v', '1'])
-        kubeconfig = os.path.join(self.dir, 'kubeconfig')
-        _kubeconfig(kubeconfig, server, pki)
-        api = self.api = Api(server, pki)
+            # webhooks go to their Service's endpoints (the Pod IP) through the cluster network
+            '--enable-aggregator-routing=true', '--egress-selector-config-file', self.egress_config(pki),
+            '--enable-priority-and-fairness=false', '--audit-policy-file', self.audit_policy(),
+            '--audit-log-path', os.path.join(self.dir, 'audit.log'), '--audit-log-mode', 'blocking',
+            '--audit-log-format', 'json', '--v', '1'])
+        _kubeconfig(os.path.join(self.dir, 'kubeconfig'), server, pki)
+        # every process of the harness has its own identity: the admin one is the user's alone
+        kubeconfig = self.kubeconfig = os.path.join(self.dir, 'kubeconfig-workloads')
+        _kubeconfig(kubeconfig, server, pki, 'workloads')
+        api = self.api = Api(server, pki, 'workloads')
         self.wait_for('kube-apiserver', lambda: api.request('GET', '/readyz')[0] == 200, ['etcd', 'kube-apiserver'])
         self.spawn('kube-controller-manager', [
             binaries['kube-controller-manager'], '--kubeconfig', kubeconfig, '--secure-port', '0',
@@ -406,7 +423,7 @@ class Supervisor:
             binaries['kwok'], '--kubeconfig', kubeconfig, '--manage-all-nodes=false',
             '--manage-nodes-with-annotation-selector', KWOK_ANNOTATION + '=fake',
             '--disregard-status-with-label-selector', SUPERVISED_LABEL,
-            '--cidr', '10.0.0.1/24', '--node-ip', '10.0.0.1', '--server-address', ''])
+            '--cidr', '10.0.0.1/24', '--node-ip', NODE_IP, '--server-address', ''])
         running = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok']
         # the controllers are up when the default ServiceAccount exists (serviceaccount controller)
         self.wait_for('kube-controller-manager', lambda: api.get(
@@ -417,6 +434,30 @@ class Supervisor:
             add_node(api, *node)
         self.wait_for('Nodes Ready', lambda: all(_node_ready(api, node[0]) for node in self.nodes), running)
         self.running = running
+
+    def egress_config(self, pki):
+        self.network = ClusterNetwork(pki)
+        self.network.start()
+        path = os.path.join(self.dir, 'egress-selector.json')
+        with open(path, 'w', encoding='utf-8') as handle:
+            json.dump({'apiVersion': 'apiserver.k8s.io/v1beta1', 'kind': 'EgressSelectorConfiguration',
+                       'egressSelections': [{'name': 'cluster', 'connection': {
+                           'proxyProtocol': 'HTTPConnect',
+                           'transport': {'tcp': {'url': 'https://127.0.0.1:%d' % self.network.port, 'tlsConfig': {
+                               'caBundle': os.path.join(pki, 'ca.crt'), 'clientCert': os.path.join(pki, 'workloads.crt'),
+                               'clientKey': os.path.join(pki, 'workloads.key')}}}}}]}, handle)
+        return path
+
+    def audit_policy(self):
+        """Metadata of every request a client makes (tests count the collection's own requests by user)."""
+        path = os.path.join(self.dir, 'audit-policy.json')
+        with open(path, 'w', encoding='utf-8') as handle:
+            json.dump({'apiVersion': 'audit.k8s.io/v1', 'kind': 'Policy', 'omitStages': ['RequestReceived'],
+                       'rules': [{'level': 'None', 'users': ['system:apiserver']},
+                                 {'level': 'None', 'verbs': ['watch', 'get'], 'resources': [
+                                     {'group': 'coordination.k8s.io', 'resources': ['leases']}]},
+                                 {'level': 'Metadata'}]}, handle)
+        return path
 
     def kubeadm_config(self):
         """What a kubeadm (kubespray) cluster leaves behind and components read (Spiderpool #3054)."""
@@ -465,7 +506,7 @@ class Supervisor:
                 if state is None:
                     continue
                 self.spiderpool[uid] = state
-            self.point_webhooks(deploy, state)
+            self.sync_tls(state)
             self.report_pods(deploy, state)
         for uid in set(self.spiderpool) - seen:
             self.stop_controller(self.spiderpool.pop(uid))
@@ -481,35 +522,60 @@ class Supervisor:
         container = spec['containers'][0]
         home = os.path.join(self.dir, 'spiderpool', deploy['metadata']['uid'])
         os.makedirs(os.path.join(home, 'cni'), exist_ok=True)
+        os.makedirs(os.path.join(home, 'tls'), exist_ok=True)
         config_path = os.path.join(home, 'conf.yml')
         for volume in spec.get('volumes', []):
             if 'configMap' in volume:
                 cm = self.api.get('/api/v1/namespaces/%s/configmaps/%s' % (namespace, volume['configMap']['name']))
                 with open(config_path, 'w', encoding='utf-8') as handle:
                     handle.write((cm or {}).get('data', {}).get('conf.yml', ''))
+        secrets = [src['secret']['name'] for volume in spec.get('volumes', [])
+                   for src in volume.get('projected', {}).get('sources', []) if 'secret' in src]
+        state = {'generation': deploy['metadata'].get('generation'), 'ready': False, 'namespace': namespace,
+                 'tls_secret': secrets[0] if secrets else None, 'tls_dir': os.path.join(home, 'tls'), 'tls': None}
+        self.sync_tls(state)
         ports = {'SPIDERPOOL_HEALTH_PORT': _free_port(), 'SPIDERPOOL_METRIC_HTTP_PORT': _free_port(),
                  'SPIDERPOOL_WEBHOOK_PORT': _free_port(), 'SPIDERPOOL_GOPS_LISTEN_PORT': _free_port()}
-        env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'KUBECONFIG': os.path.join(self.dir, 'kubeconfig')}
+        env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'KUBECONFIG': self.kubeconfig}
         env.update(_container_env(container, pod))
-        # A pod has its own network namespace and mounts: here ports and host paths are per cluster.
+        # A pod has its own network namespace and mounts: here ports and host paths are per cluster; the
+        # API server reaches the declared webhook port at the Pod's address through the cluster network.
         env.update({key: str(value) for key, value in ports.items()})
         env['SPIDERPOOL_CNI_CONFIG_DIR'] = os.path.join(home, 'cni')
-        pki = os.path.join(self.dir, 'pki')
+        declared = {p.get('name'): p['containerPort'] for p in container.get('ports', [])}
+        node = self.api.get('/api/v1/nodes/%s' % pod['spec'].get('nodeName')) or {}
+        state['pod_ip'] = next((a['address'] for a in node.get('status', {}).get('addresses', [])
+                                if a['type'] == 'InternalIP'), NODE_IP)  # hostNetwork
+        state['route'] = '%s:%d' % (state['pod_ip'], declared.get('webhook', 5722))
+        self.network.routes[state['route']] = ports['SPIDERPOOL_WEBHOOK_PORT']
         args = []
         for arg in container.get('args', []):
             if arg.startswith('--config-path='):
                 arg = '--config-path=' + config_path
             elif arg.startswith('--tls-server-cert='):
-                arg = '--tls-server-cert=' + os.path.join(pki, 'webhook', 'tls.crt')
+                arg = '--tls-server-cert=' + os.path.join(state['tls_dir'], 'tls.crt')
             elif arg.startswith('--tls-server-key='):
-                arg = '--tls-server-key=' + os.path.join(pki, 'webhook', 'tls.key')
+                arg = '--tls-server-key=' + os.path.join(state['tls_dir'], 'tls.key')
             args.append(arg)
-        name = 'spiderpool-controller-%s' % deploy['metadata']['uid'][:8]
-        self.spawn(name, [_asset('spiderpool-controller'), *args], env)
-        return {'generation': deploy['metadata'].get('generation'), 'proc': name, 'ports': ports,
-                'ready': False}
+        state['proc'] = 'spiderpool-controller-%s' % deploy['metadata']['uid'][:8]
+        state['ports'] = ports
+        self.spawn(state['proc'], [_asset('spiderpool-controller'), *args], env)
+        return state
+
+    def sync_tls(self, state):
+        """The projected Secret volume: the chart's serving cert, refreshed when an upgrade renews it."""
+        if not state['tls_secret']:
+            return
+        secret = self.api.get('/api/v1/namespaces/%s/secrets/%s' % (state['namespace'], state['tls_secret']))
+        data = (secret or {}).get('data') or {}
+        if data and data != state['tls']:
+            for key in ('tls.crt', 'tls.key'):
+                with open(os.path.join(state['tls_dir'], key), 'wb') as handle:
+                    handle.write(base64.b64decode(data.get(key, '')))
+            state['tls'] = data
 
     def stop_controller(self, state):
+        self.network.routes.pop(state['route'], None)
         proc = self.procs.pop(state['proc'], None)
         if proc and proc.poll() is None:
             proc.terminate()
@@ -517,30 +583,6 @@ class Supervisor:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-    def point_webhooks(self, deploy, state):
-        """The chart's webhooks name the controller's Service; here the controller is a process on loopback."""
-        with open(os.path.join(self.dir, 'pki', 'ca.crt'), 'rb') as handle:
-            ca_bundle = base64.b64encode(handle.read()).decode()
-        name, namespace = deploy['metadata']['name'], deploy['metadata']['namespace']
-        base = 'https://127.0.0.1:%d' % state['ports']['SPIDERPOOL_WEBHOOK_PORT']
-        for kind in ('mutatingwebhookconfigurations', 'validatingwebhookconfigurations'):
-            path = '/apis/admissionregistration.k8s.io/v1/%s/%s' % (kind, name)
-            config = self.api.get(path)
-            if not config:
-                continue
-            changed = False
-            for hook in config.get('webhooks', []):
-                client = hook.get('clientConfig', {})
-                service = client.get('service') or {}
-                if service.get('name') == name and service.get('namespace') == namespace:
-                    hook['clientConfig'] = {'url': base + service.get('path', '/'), 'caBundle': ca_bundle}
-                    changed = True
-                elif client.get('url', '').startswith('https://127.0.0.1:') and not client['url'].startswith(base):
-                    hook['clientConfig']['url'] = base + '/' + client['url'].split('/', 3)[3]
-                    changed = True
-            if changed:
-                self.api.request('PUT', path, config)
 
     def report_pods(self, deploy, state):
         """Report the controller's Pods Running and Ready once its readiness endpoint answers."""
@@ -561,9 +603,7 @@ class Supervisor:
             if status.get('phase') == 'Running' and any(
                     c.get('type') == 'Ready' and c.get('status') == 'True' for c in status.get('conditions', [])):
                 continue
-            node = self.api.get('/api/v1/nodes/' + pod['spec']['nodeName']) or {}
-            host_ip = next((a['address'] for a in node.get('status', {}).get('addresses', [])
-                            if a['type'] == 'InternalIP'), '127.0.0.1')
+            host_ip = state['pod_ip']
             conditions = [{'type': t, 'status': 'True', 'lastTransitionTime': now}
                           for t in ('Initialized', 'PodReadyToStartContainers', 'ContainersReady', 'Ready',
                                     'PodScheduled')]
@@ -583,13 +623,81 @@ class Supervisor:
             if uid in self.init_jobs or os.path.basename(container.get('command', [''])[0]) != 'spiderpool-init':
                 continue
             self.init_jobs.add(uid)
-            env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'KUBECONFIG': os.path.join(self.dir, 'kubeconfig')}
+            env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'),
+                   'KUBECONFIG': self.kubeconfig}
             env.update(_container_env(container, {'metadata': {'name': job['metadata']['name'],
                                                                'namespace': job['metadata']['namespace']}}))
             if 'SPIDERPOOL_INIT_DEFAULT_CNI_DIR' in env:
                 env['SPIDERPOOL_INIT_DEFAULT_CNI_DIR'] = os.path.join(self.dir, 'spiderpool', 'init-cni')
                 os.makedirs(env['SPIDERPOOL_INIT_DEFAULT_CNI_DIR'], exist_ok=True)
             self.spawn('spiderpool-init-%s' % uid[:8], [_asset('spiderpool-init'), *container.get('args', [])], env)
+
+
+class ClusterNetwork(threading.Thread):
+    """What the API server reaches through its "cluster" egress (an HTTP CONNECT proxy): Pod addresses
+    and ports that the supervisor maps to the processes it runs; anything else is unreachable."""
+
+    def __init__(self, pki):
+        super().__init__(daemon=True)
+        # the API server speaks TLS to its egress proxy
+        self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=os.path.join(pki, 'ca.crt'))
+        self.tls.load_cert_chain(os.path.join(pki, 'apiserver.crt'), os.path.join(pki, 'apiserver.key'))
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.routes = {}
+
+    def run(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.connect, args=(client,), daemon=True).start()
+
+    def connect(self, client):
+        try:
+            client = self.tls.wrap_socket(client, server_side=True)
+            head = b''
+            while b'\r\n\r\n' not in head and len(head) < 8192:
+                chunk = client.recv(4096)
+                if not chunk:
+                    raise OSError('closed')
+                head += chunk
+            method, target = head.split(b' ', 2)[:2]
+            local = self.routes.get(target.decode()) if method == b'CONNECT' else None
+            if local is None:
+                client.sendall(b'HTTP/1.1 502 Bad Gateway\r\n\r\n')
+                raise OSError('no route to %s' % target.decode())
+            upstream = socket.create_connection(('127.0.0.1', local), timeout=5)
+            upstream.settimeout(None)
+            client.sendall(b'HTTP/1.1 200 Connection established\r\n\r\n')
+        except (OSError, ValueError):
+            client.close()
+            return
+        for src, dst in ((client, upstream), (upstream, client)):
+            threading.Thread(target=_pipe, args=(src, dst), daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+
+def _pipe(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def _container_env(container, pod):
