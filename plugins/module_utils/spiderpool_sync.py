@@ -158,15 +158,17 @@ def _change(action, desired, current, body=None, **extra):
     return change
 
 
-def _validate_desired(desired):
+def validate_desired(desired):
+    """Refuse objects the module does not manage, before anything is read or written."""
     seen = set()
-    for obj in desired:
+    for index, obj in enumerate(desired):
+        meta = (obj.get('metadata') or {}) if isinstance(obj, dict) else {}
+        where = 'objects[%d]%s' % (index, ' (%s)' % meta['name'] if meta.get('name') else '')
         if not isinstance(obj, dict) or obj.get('kind') not in PLURALS or obj.get('apiVersion') != API_VERSION:
             got = obj.get('kind') if isinstance(obj, dict) else obj
-            raise SyncError('objects may only be %s %s, got %r' % (API_VERSION, ' or '.join(sorted(PLURALS)), got))
-        meta = obj.get('metadata') or {}
+            raise SyncError('%s: objects may only be %s %s, got %r' % (where, API_VERSION, ' or '.join(sorted(PLURALS)), got))
         if not meta.get('name') or not isinstance(obj.get('spec'), dict):
-            raise SyncError('%s without metadata.name or spec' % obj['kind'])
+            raise SyncError('%s: %s without metadata.name or spec' % (where, obj['kind']))
         if (obj['kind'] == SMC) != bool(meta.get('namespace')):
             raise SyncError('%s %s: a SpiderMultusConfig needs metadata.namespace, a SpiderIPPool must not have one'
                             % (obj['kind'], meta['name']))
@@ -230,7 +232,7 @@ def plan_sync(desired, current_smcs, current_pools, owner_selector, prune=True, 
     update, replace, recreate, delete), ``kind``, ``name``, ``namespace`` (SMCs), ``body``
     (for writes), ``before``/``after`` views for the diff. Raises SyncError naming every refusal.
     """
-    _validate_desired(desired)
+    validate_desired(desired)
     wanted = {_key(o): o for o in desired}
     smcs = {_key(o): o for o in current_smcs}
     pools = {_key(o): o for o in current_pools}

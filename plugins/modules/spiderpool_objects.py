@@ -332,6 +332,7 @@ def main():
     result = {'changed': False, 'changes': [], 'kept': [], 'unchanged': 0, 'api_requests': 0}
     api = None
     try:
+        sync.validate_desired(module.params['objects'])   # bad input fails before the cluster is contacted
         api = SpiderpoolApi(module.params)
         plan = reconcile(api, module.params, module.check_mode)
     except (sync.SyncError, KubeError) as exc:

@@ -95,7 +95,7 @@ def test_missing_and_shared_node_names():
 
 def test_every_problem_is_reported_at_once():
     errors = preflight.check_run(lab(w2={'alicloud_hostname': 'a_b'}), mode='render', cluster_cidr='x')
-    assert [e.split(' ')[0] for e in errors] == ['underlay_mode', 'host', 'alicloud_ccm_cluster_cidr:']
+    assert [e.split(' ', maxsplit=1)[0] for e in errors] == ['underlay_mode', 'host', 'alicloud_ccm_cluster_cidr:']
 
 
 def test_unknown_stage():

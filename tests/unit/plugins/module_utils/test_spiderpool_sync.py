@@ -224,8 +224,11 @@ def test_recreate_is_delete_then_create():
 
 
 @pytest.mark.parametrize('bad, message', [
-    ({'kind': 'ConfigMap', 'apiVersion': 'v1'}, "objects may only be spiderpool.spidernet.io/v2beta1 SpiderIPPool or SpiderMultusConfig, got 'ConfigMap'"),
-    ({'kind': 'SpiderIPPool', 'apiVersion': sync.API_VERSION, 'metadata': {}}, 'SpiderIPPool without metadata.name or spec'),
+    ({'kind': 'ConfigMap', 'apiVersion': 'v1'},
+     "objects[0]: objects may only be spiderpool.spidernet.io/v2beta1 SpiderIPPool or SpiderMultusConfig, got 'ConfigMap'"),
+    ({'kind': 'SpiderIPPool', 'apiVersion': sync.API_VERSION, 'metadata': {}}, 'objects[0]: SpiderIPPool without metadata.name or spec'),
+    ({'apiVersion': sync.API_VERSION, 'metadata': {'name': 'p1'}}, "objects[0] (p1): objects may only be "
+     "spiderpool.spidernet.io/v2beta1 SpiderIPPool or SpiderMultusConfig, got None"),
     ({'kind': 'SpiderIPPool', 'apiVersion': sync.API_VERSION, 'metadata': {'name': 'a', 'namespace': 'x'}, 'spec': {}},
      'SpiderIPPool a: a SpiderMultusConfig needs metadata.namespace, a SpiderIPPool must not have one'),
 ])
