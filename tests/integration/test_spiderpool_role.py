@@ -118,7 +118,8 @@ def test_check_mode_then_install_then_rerun_is_unchanged(real_kube_factory, loca
     assert 'enableStatefulSet: false' in conf['data']['conf.yml']
     agent = kube.get('DaemonSet', 'spiderpool-agent', 'kube-system')
     assert agent['status']['numberReady'] == 2
-    assert 'install-plugins' not in init_containers(agent)
+    # plugins.installCNI=false leaves the chart's RDMA/OVS plugin installer (their defaults are true)
+    assert sorted(init_containers(agent)) == ['install-multus-binary', 'install-plugins']
     assert kube.get('Deployment', 'spiderpool-controller', 'kube-system')['status']['readyReplicas'] == 1
     # spiderpool-init (the post-install Job) made the coordinator and the placeholder for the default
     # network; the real controller synced one and turned the other into a NetworkAttachmentDefinition.
@@ -173,17 +174,33 @@ def test_coordinator_not_synced_fails_with_cause_and_fix(real_kube_factory, loca
     assert scc['status']['phase'] == 'NotReady', scc.get('status')
     assert 'spiderpool: SpiderCoordinator default is NotReady (%s) after 3s' % scc['status']['reason'] in failed.out
     assert 'Known cause (Spiderpool #3054)' in failed.out
-    assert 'spiderpool_values: {coordinator: {podCIDRType: none}}' in failed.out
+    assert 'spiderpool_cluster_networking: {pod_subnet: <pod CIDR>, service_subnet: <service CIDR>}' in failed.out
 
-    # The documented fix on a re-run: the upgrade does not touch the coordinator (post-install only),
-    # the role carries podCIDRType to it.
-    fixed = {**local_chart, 'spiderpool_values': {'coordinator': {'podCIDRType': 'none'}}}
+    # podCIDRType alone does not help: the 1.2.2 controller still wants the service CIDR from kubeadm's traces.
+    alone = run_role(tmp_path, kube, **{**settings, 'spiderpool_values': {'coordinator': {'podCIDRType': 'none'}}})
+    assert alone.rc != 0 and kube.get('SpiderCoordinator', 'default')['status']['phase'] == 'NotReady', alone.out
+
+    # The documented fix on a re-run: the role writes kubeadm's ConfigMap and carries podCIDRType to the
+    # coordinator (the chart's upgrade does not touch it: post-install only); the real controller syncs.
+    fixed = {**local_chart, 'spiderpool_values': {'coordinator': {'podCIDRType': 'none'}},
+             'spiderpool_cluster_networking': {'pod_subnet': '10.233.64.0/18', 'service_subnet': '10.233.0.0/18'}}
     second = run_role(tmp_path, kube, **fixed)
     assert second.rc == 0, second.out
     scc = kube.get('SpiderCoordinator', 'default')
     assert scc['spec']['podCIDRType'] == 'none' and scc['status']['phase'] == 'Synced'
+    assert scc['status']['serviceCIDR'] == ['10.233.0.0/18']
     third = run_role(tmp_path, kube, **fixed)
     assert third.rc == 0 and third.changed == 0, third.out
+
+
+def test_cluster_networking_never_overwrites_kubeadm_config(real_kube_factory, local_chart, tmp_path):
+    kube = real_kube_factory()
+    before = kube.get('ConfigMap', 'kubeadm-config', 'kube-system')
+    settings = {**local_chart, 'spiderpool_cluster_networking': {'pod_subnet': '10.9.0.0/16', 'service_subnet': '10.8.0.0/16'}}
+    first = run_role(tmp_path, kube, **settings)
+    assert first.rc == 0, first.out
+    assert kube.get('ConfigMap', 'kubeadm-config', 'kube-system')['data'] == before['data']
+    assert kube.get('SpiderCoordinator', 'default')['status']['serviceCIDR'] == ['10.96.0.0/12']
 
 
 def test_local_chart_of_another_version_is_refused(real_kube_factory, local_chart, chart, tmp_path):  # pylint: disable=redefined-outer-name
