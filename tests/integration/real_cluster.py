@@ -13,6 +13,7 @@ UNDERLAY_REQUIRE_REAL_CLUSTER=1 (set by .ci/run), which turns that into a failur
 """
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -26,6 +27,7 @@ if CLUSTER_DIR not in sys.path:
 import realkube  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
 ADMIN = 'realkube-admin'
+HELM = os.path.join(ROOT, '.cache', 'bin', 'helm')
 
 
 def _unavailable(reason):
@@ -112,6 +114,19 @@ class RealCluster:
         return self.wait_for('pod %s/%s Running' % (namespace, name), lambda: (
             lambda pod: pod if pod and pod.get('status', {}).get('phase') == 'Running' else None)(
                 self.get('Pod', name, namespace)))
+
+    def install_spiderpool(self, default_cni='ipvlan-eth0'):
+        """The real chart as role spiderpool installs it (the guide's values), the controller's webhooks
+        serving, and the placeholder SpiderMultusConfig of the default network made by spiderpool-init."""
+        homes = {name: os.path.join(self.dir, 'helm', name) for name in ('cache', 'config', 'data')}
+        env = self.env({'PATH': os.environ.get('PATH', ''), 'HELM_CACHE_HOME': homes['cache'],
+                        'HELM_CONFIG_HOME': homes['config'], 'HELM_DATA_HOME': homes['data']})
+        subprocess.run([HELM, 'install', 'spiderpool', spiderpool_chart(), '--namespace', 'kube-system', '--wait',
+                        '--timeout', '3m', '--set', 'multus.multusCNI.defaultCniCRName=' + default_cni,
+                        '--set', 'ipam.enableStatefulSet=false', '--set', 'plugins.installCNI=false'],
+                       env=env, capture_output=True, text=True, timeout=240, check=True)
+        self.wait_for('placeholder SpiderMultusConfig %s' % default_cni,
+                      lambda: self.get('SpiderMultusConfig', default_cni, 'kube-system'))
 
     # -- what the collection asked (the API server's audit log, user realkube-admin)
 

@@ -1,5 +1,6 @@
-"""Role spiderpool_networks end to end: real ansible-playbook, real kubernetes client against the
-Kubernetes double (real Spiderpool CRDs, emulated Spiderpool webhooks), render mode on disk.
+"""Role spiderpool_networks end to end: real ansible-playbook and kubernetes client against a real API
+server with the real Spiderpool 1.2.2 chart, controller (webhooks, SpiderMultusConfig ->
+NetworkAttachmentDefinition) and CRDs; render mode on disk.
 
 The hosts of the static inventory are never contacted (their ansible_host is a documentation
 address and their connection ssh): every task must run on localhost.
@@ -14,7 +15,7 @@ import sys
 import pytest
 import yaml
 
-from kube_fixtures import kube_factory, spiderpool_crds  # noqa: F401  pylint: disable=unused-import
+from real_cluster import real_kube_factory  # noqa: F401  pylint: disable=unused-import
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
@@ -82,10 +83,16 @@ def smcs(kube):
 
 
 def set_allocated(kube, name, allocations):
-    pool = copy.deepcopy(pools(kube)[name])
-    pool['status'] = {'allocatedIPs': json.dumps({ip: {'pod': pod, 'podUid': 'uid-' + ip} for ip, pod in allocations.items()}),
-                      'allocatedIPCount': len(allocations), 'totalIPCount': 5}
-    kube.apply(pool)
+    """What the agent's IPAM writes for running pods: the pool's status (the pods exist, so the
+    controller's IP garbage collection keeps them)."""
+    uids = {}
+    for pod in set(allocations.values()):
+        namespace, pod_name = pod.split('/')
+        live = kube.get('Pod', pod_name, namespace) or kube.run_pod(pod_name, namespace)
+        uids[pod] = live['metadata']['uid']
+    kube.patch_status('SpiderIPPool', name, {
+        'allocatedIPs': json.dumps({ip: {'pod': pod, 'podUid': uids[pod]} for ip, pod in allocations.items()})
+        if allocations else None, 'allocatedIPCount': len(allocations)})
 
 
 def stale_pool(name, ips, subnet='172.31.192.0/20', labels=None):
@@ -94,11 +101,9 @@ def stale_pool(name, ips, subnet='172.31.192.0/20', labels=None):
 
 
 @pytest.fixture
-def double(kube_factory, spiderpool_crds):  # noqa: F811  pylint: disable=redefined-outer-name
-    kube = kube_factory(crds=spiderpool_crds, spiderpool_webhooks=True)
-    # What the chart's post-install job leaves behind with defaultCniCRName=ipvlan-eth0 (#2700).
-    kube.apply({'apiVersion': GROUP, 'kind': 'SpiderMultusConfig', 'metadata': {'name': 'ipvlan-eth0', 'namespace': 'kube-system'},
-                'spec': {'cniType': 'custom', 'customCNI': '', 'enableCoordinator': False}})
+def double(real_kube_factory):  # noqa: F811  pylint: disable=redefined-outer-name
+    kube = real_kube_factory()
+    kube.install_spiderpool('ipvlan-eth0')      # leaves the custom placeholder of the default network (#2700)
     return kube
 
 
@@ -117,10 +122,10 @@ def test_apply_lifecycle_and_render_equals_apply(double, tmp_path):
     path = write_inventory(tmp_path, inventory)
     env = env_for(double)
     # A pool of a node that left the cluster, holding an address master's ENI now has.
-    double.apply(stale_pool('gone-eth0-v4', ['172.31.199.185']))
-    double.apply(stale_pool('busy-eth0-v4', ['172.31.199.101']))
+    double.create(stale_pool('gone-eth0-v4', ['172.31.199.185']))
+    double.create(stale_pool('busy-eth0-v4', ['172.31.199.101']))
     set_allocated(double, 'busy-eth0-v4', {'172.31.199.101': 'default/old-app'})
-    double.apply(stale_pool('hand-made', ['10.9.0.5'], subnet='10.9.0.0/24', labels={'team': 'db'}))
+    double.create(stale_pool('hand-made', ['10.9.0.5'], subnet='10.9.0.0/24', labels={'team': 'db'}))
 
     # 1. Create: placeholder replaced, stale empty pool pruned before its address is reused,
     #    pools created, the stale pool a pod still uses kept.
@@ -129,7 +134,12 @@ def test_apply_lifecycle_and_render_equals_apply(double, tmp_path):
     smc = smcs(double)['ipvlan-eth0']
     assert smc['spec']['cniType'] == 'ipvlan' and 'customCNI' not in smc['spec']
     assert smc['spec']['ipvlan']['master'] == ['eth0'] and smc['spec']['enableCoordinator'] is True
-    assert sorted(n['metadata']['name'] for n in double.objects('NetworkAttachmentDefinition', 'kube-system')) == ['ipvlan-eth0', 'ipvlan-eth1']
+    # the real controller turns every SpiderMultusConfig into a NetworkAttachmentDefinition
+    double.wait_for('NADs', lambda: sorted(n['metadata']['name'] for n in double.objects(
+        'NetworkAttachmentDefinition', 'kube-system')) == ['ipvlan-eth0', 'ipvlan-eth1'])
+    nad = json.loads(double.get('NetworkAttachmentDefinition', 'ipvlan-eth1', 'kube-system')['spec']['config'])
+    assert [p['type'] for p in nad['plugins']] == ['ipvlan', 'coordinator']
+    assert nad['plugins'][0]['master'] == 'eth1' and nad['plugins'][0]['ipam']['type'] == 'spiderpool'
     current = pools(double)
     assert sorted(current) == ['busy-eth0-v4', 'hand-made', 'master-eth0-v4', 'master-eth1-v4', 'master-eth1-v6',
                                'worker-eth0-v4', 'worker-eth1-v4']
@@ -190,6 +200,7 @@ def test_apply_lifecycle_and_render_equals_apply(double, tmp_path):
 
 
 def test_check_mode_with_diff_changes_nothing(double, tmp_path):
+    double.reset_stats()
     proc = ok(playbook(write_inventory(tmp_path, base_inventory()), env_for(double), '--check', '--diff'))
     assert proc.changed == 1
     assert 'SpiderIPPool master-eth0-v4 (create)' in proc.stdout
@@ -198,7 +209,7 @@ def test_check_mode_with_diff_changes_nothing(double, tmp_path):
     assert pools(double) == {}
     assert smcs(double)['ipvlan-eth0']['spec']['cniType'] == 'custom'
     counts = double.request_counts()['requests']
-    assert counts.get('create spiderippools.spiderpool.spidernet.io') == 5      # every create was validated by a dry run
+    assert counts.get('create spiderippools.spiderpool.spidernet.io (dry run)') == 5   # every create validated by a dry run
 
 
 def test_planner_error_fails_in_one_line_and_writes_nothing(tmp_path):
@@ -234,3 +245,33 @@ def test_render_from_the_dynamic_inventory_and_ecs_emulator(tmp_path):
     assert {'master-eth0-v4', 'master-eth1-v4', 'worker-eth0-v4', 'worker-eth1-v4'} <= names
     master = next(o for o in rendered if o['metadata']['name'] == 'master-eth0-v4')
     assert master['spec']['ips'] == ['172.31.199.185-172.31.199.189'] and master['spec']['gateway'] == '172.31.207.253'
+
+
+def test_our_own_check_refuses_a_pool_overlapping_another(double, tmp_path):
+    """A hand-made pool (not ours, never pruned) holds an address of master's ENI: the run fails naming
+    both pools before anything is written."""
+    double.create(stale_pool('team-pool', ['172.31.199.187'], labels={'team': 'db'}))
+    double.reset_stats()
+    proc = playbook(write_inventory(tmp_path, base_inventory()), env_for(double))
+    assert proc.returncode != 0
+    assert 'address 172.31.199.187 would be in both SpiderIPPool master-eth0-v4 and team-pool' in proc.stdout
+    assert sorted(pools(double)) == ['team-pool']
+    assert [k for k in double.request_counts()['requests'] if not k.startswith('list ')] == []
+
+
+def test_the_real_webhook_refusal_is_reported_and_nothing_is_written(double, tmp_path):
+    """What only the webhook knows (an address outside the pool's subnet): the server-side dry run
+    fails with the webhook's own words, naming the object; no object is written."""
+    bad = stale_pool('master-eth0-v4', ['10.1.1.1'])
+    good = stale_pool('worker-eth0-v4', ['172.31.199.190'])
+    play = tmp_path / 'apply.yml'
+    play.write_text(yaml.safe_dump([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [{
+        'underlay.alicloud.spiderpool_objects': {'objects': [good, bad], 'owner_labels': OWNER}}],
+        'vars': {'ansible_python_interpreter': sys.executable}}]))
+    double.reset_stats()
+    proc = subprocess.run([os.path.join(VENV_BIN, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(play)],
+                          env=env_for(double), cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode != 0
+    assert 'master-eth0-v4' in proc.stdout and 'not match base subnet: 10.1.1.1' in proc.stdout, proc.stdout[-3000:]
+    assert pools(double) == {}
+    assert [k for k in double.request_counts()['requests'] if not k.startswith('list ') and 'dry run' not in k] == []
