@@ -127,8 +127,8 @@ def build(force=False, quiet=False):
                 % KUBERNETES_VERSION)
             for name, pkg in KUBE_COMMANDS.items():
                 _go(['build', '-ldflags', _version_ldflags(), '-o', os.path.join(tmp, name), pkg], KUBE_MODULE, log=log)
-            say('building kwok %s and Spiderpool %s (%s)' % (KWOK_VERSION, SPIDERPOOL_VERSION,
-                                                              ', '.join(SPIDERPOOL_COMMANDS)))
+            say('building kwok %s and Spiderpool %s (%s)'
+                % (KWOK_VERSION, SPIDERPOOL_VERSION, ', '.join(SPIDERPOOL_COMMANDS)))
             _go(['build', '-ldflags=-s -w', '-o', tmp + '/', '%s/cmd/kwok' % KWOK_MODULE], KWOK_BUILD, log=log)
             _go(['build', '-ldflags=-s -w', '-o', tmp + '/',
                  *('%s/cmd/%s' % (SPIDERPOOL_MODULE, name) for name in SPIDERPOOL_COMMANDS)], SPIDERPOOL_BUILD, log=log)
@@ -390,7 +390,9 @@ class Supervisor:
         self.wait_for('etcd', lambda: urllib.request.urlopen(  # pylint: disable=consider-using-with
             'http://127.0.0.1:%d/health' % etcd_port, timeout=2).status == 200, ['etcd'])
         server = 'https://127.0.0.1:%d' % api_port
-        p = lambda name: os.path.join(pki, name)  # noqa: E731
+
+        def p(name):
+            return os.path.join(pki, name)
         self.spawn('kube-apiserver', [
             binaries['kube-apiserver'], '--etcd-servers', 'http://127.0.0.1:%d' % etcd_port,
             '--bind-address', '127.0.0.1', '--advertise-address', '127.0.0.1', '--secure-port', str(api_port),
@@ -651,7 +653,7 @@ class ClusterNetwork(threading.Thread):
     def run(self):
         while True:
             try:
-                client, _ = self.sock.accept()
+                client = self.sock.accept()[0]
             except OSError:
                 return
             threading.Thread(target=self.connect, args=(client,), daemon=True).start()
@@ -770,7 +772,7 @@ def _serve(args):
 
 
 def _parse_node(text):
-    name, _, role = text.partition(':')
+    name, role = (text.split(':', 1) + [''])[:2]
     if role not in ('', 'control-plane'):
         raise SystemExit('realkube: bad --node %r: expected NAME or NAME:control-plane' % text)
     return (name, role == 'control-plane')
@@ -850,7 +852,8 @@ def down(directory):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='realkube', description=__doc__.split('\n\n', maxsplit=1)[0])
     sub = parser.add_subparsers(dest='command', required=True)
-    sub.add_parser('build', help='build the pinned components into .cache/realkube (once per machine)')
+    build_parser = sub.add_parser('build', help='build the pinned components into .cache/realkube (once per machine)')
+    build_parser.add_argument('--force', action='store_true', help='rebuild even when the cache is current')
     up_parser = sub.add_parser('up', help='start a cluster in DIR and print its kubeconfig')
     up_parser.add_argument('--dir', required=True)
     up_parser.add_argument('--node', action='append', default=[], metavar='NAME[:control-plane]')
@@ -865,7 +868,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == 'build':
-            build(force=True)
+            build(force=args.force)
+            chart_path()
         elif args.command == 'up':
             kubeconfig = up(args.dir, [_parse_node(n) for n in args.node], not args.no_kubeadm_traces)
             print('kubeconfig %s' % kubeconfig, flush=True)

@@ -111,9 +111,11 @@ class RealCluster:
             spec['nodeName'] = node
         self.create({'apiVersion': 'v1', 'kind': 'Pod', 'spec': spec,
                      'metadata': {'name': name, 'namespace': namespace, 'annotations': annotations or {}}})
-        return self.wait_for('pod %s/%s Running' % (namespace, name), lambda: (
-            lambda pod: pod if pod and pod.get('status', {}).get('phase') == 'Running' else None)(
-                self.get('Pod', name, namespace)))
+
+        def running():
+            pod = self.get('Pod', name, namespace)
+            return pod if pod and pod.get('status', {}).get('phase') == 'Running' else None
+        return self.wait_for('pod %s/%s Running' % (namespace, name), running)
 
     def install_spiderpool(self, default_cni='ipvlan-eth0'):
         """The real chart as role spiderpool installs it (the guide's values), the controller's webhooks

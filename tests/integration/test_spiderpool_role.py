@@ -133,8 +133,8 @@ def test_check_mode_then_install_then_rerun_is_unchanged(real_kube_factory, loca
     assert helm_json(tmp_path, kube, 'history', 'spiderpool')[-1]['revision'] == 1
 
 
-def test_repo_chart_installs_cni_user_values_win_and_check_mode_changes_nothing(real_kube_factory, local_chart,
-                                                                               chart_repo, tmp_path):
+def test_repo_chart_installs_cni_user_values_win_and_check_mode_changes_nothing(
+        real_kube_factory, local_chart, chart_repo, tmp_path):
     """The default source (a chart repository, here served on loopback), the chart installing the CNI
     plugins, another first NIC, a registry mirror and user values on top."""
     kube = real_kube_factory()
