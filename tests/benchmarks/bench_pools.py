@@ -22,7 +22,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_BIN = os.path.join(ROOT, '.venv', 'bin')
-CRDS = os.path.normpath(os.path.join(ROOT, '..', 'shared', 'reference', 'spiderpool', 'crds'))
+CRDS = os.path.join(ROOT, '.cache', 'realkube', 'spiderpool-chart', 'crds')
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'emulator'))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 

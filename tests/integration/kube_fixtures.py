@@ -21,7 +21,8 @@ if EMULATOR_DIR not in sys.path:
 
 import kube_emulator  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
-SPIDERPOOL_CRDS = os.path.normpath(os.path.join(ROOT, '..', 'shared', 'reference', 'spiderpool', 'crds'))
+# The real CRDs, from the Spiderpool chart of the pinned module (make env fetches it).
+SPIDERPOOL_CRDS = os.path.join(ROOT, '.cache', 'realkube', 'spiderpool-chart', 'crds')
 
 
 class KubeDouble:

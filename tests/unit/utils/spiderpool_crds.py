@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: underlay.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Strict validators built from the real Spiderpool CRD schemas (reference data, when present).
+"""Strict validators built from the real Spiderpool CRD schemas (the 1.2.2 chart of the pinned module,
+fetched into .cache/realkube by `make env`).
 
 The CRDs' openAPIV3Schema does not forbid unknown fields (the API server prunes them); for our
 objects an unknown field is a bug, so every object schema is closed with
@@ -13,7 +14,8 @@ import os
 import pytest
 import yaml
 
-CRD_DIR = os.environ.get('SPIDERPOOL_CRD_DIR', '/work/shared/reference/spiderpool/crds')
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+CRD_DIR = os.environ.get('SPIDERPOOL_CRD_DIR', os.path.join(ROOT, '.cache', 'realkube', 'spiderpool-chart', 'crds'))
 
 
 def _close(schema):
@@ -43,8 +45,8 @@ def validators():
     import jsonschema  # pylint: disable=import-outside-toplevel
     out = {}
     for name in sorted(os.listdir(CRD_DIR)):
-        if not name.endswith('.yaml'):
-            continue
+        if not name.startswith('spiderpool.spidernet.io_') or not name.endswith('.yaml'):
+            continue  # the chart's CRD folder also carries multus' and the SR-IOV operator's
         with open(os.path.join(CRD_DIR, name)) as handle:
             crd = yaml.safe_load(handle)
         for version in crd['spec']['versions']:
