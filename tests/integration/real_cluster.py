@@ -84,12 +84,24 @@ class RealCluster:
         return res.status.patch(body={'status': status}, name=name, namespace=namespace,
                                 content_type='application/merge-patch+json').to_dict()
 
+    def patch(self, kind, name, patch, namespace=None, api_version=None):
+        return self.resource(kind, api_version).patch(body=patch, name=name, namespace=namespace,
+                                                      content_type='application/merge-patch+json').to_dict()
+
+    def set_load_balancer_ip(self, namespace, name, ip):
+        """What a cloud-controller-manager's service controller writes once the load balancer exists."""
+        return self.patch_status('Service', name, {'loadBalancer': {'ingress': [{'ip': ip}]}}, namespace)
+
     def delete(self, kind, name, namespace=None, api_version=None):
         self.resource(kind, api_version).delete(name=name, namespace=namespace)
 
     def add_node(self, name, labels=None, internal_ip=None, taints=None, control_plane=False):
+        """A Node kwok keeps Ready; returns once it is Ready."""
         api = realkube.Api(self.server(), os.path.join(self.dir, 'pki'), 'admin')
         realkube.add_node(api, name, control_plane, internal_ip, labels, taints)
+        self.wait_for('Node %s Ready' % name, lambda: any(
+            c['type'] == 'Ready' and c['status'] == 'True'
+            for c in (self.get('Node', name) or {}).get('status', {}).get('conditions') or []))
 
     def server(self):
         with open(self.kubeconfig, encoding='utf-8') as handle:
