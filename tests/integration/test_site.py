@@ -26,6 +26,7 @@ import yaml
 from cloud_helpers import LAB_INVENTORY, LAB_WORLD, ROOT, VENV_BIN, EcsEmulator, cloud_env, load_world, run_playbook, write_world
 from cluster_sim import CoordinatorController, Network, minimal_crds, plugins_tarball
 from kube_fixtures import SPIDERPOOL_CRDS, kube_factory  # noqa: F401  pylint: disable=unused-import
+from real_cluster import real_kube_factory, spiderpool_chart  # noqa: F401  pylint: disable=unused-import
 
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 from ansible_collections.underlay.alicloud.tests.unit.utils.spiderpool_crds import assert_valid  # noqa: E402
@@ -207,6 +208,50 @@ def test_apply_then_rerun_changes_nothing(cloud, cluster, tmp_path):
     assert pools_as_expected(cluster.objects('SpiderIPPool')) == expected_pools()
 
 
+@pytest.fixture
+def real_lab(real_kube_factory):  # noqa: F811  pylint: disable=redefined-outer-name
+    """The lab's cluster on a real API server: its three Nodes, named and addressed like the ECS hosts."""
+    kube = real_kube_factory(nodes=())
+    for node in lab_nodes()[0]:
+        kube.add_node(node['hostname'], control_plane=node['tags']['role'] == 'master',
+                      internal_ip=node['enis'][0]['primary_ip'])
+    return kube
+
+
+def test_apply_on_a_real_cluster_then_rerun_changes_nothing(cloud, real_lab, tmp_path):
+    """site.yml's apply stages against a real API server with the real Spiderpool 1.2.2 chart,
+    controller and webhooks, then the same run again. The verification stage is left out: its probes
+    exec into pods, and no container runs without kubelets (the test above runs it on the double)."""
+    tarball, sha256 = plugins_tarball(tmp_path)
+    variables = extra_vars(
+        tmp_path,
+        ipvlan_cni_preflight=False, ipvlan_cni_plugins_archive=str(tarball), ipvlan_cni_plugins_checksum=sha256,
+        ipvlan_cni_bin_dir=str(tmp_path / 'cni') + '/{{ inventory_hostname }}',
+        ipvlan_cni_download_dir=str(tmp_path / 'cni-cache') + '/{{ inventory_hostname }}',
+        spiderpool_chart_source='local', spiderpool_chart_path=spiderpool_chart(), spiderpool_wait_timeout=120,
+        spiderpool_coordinator_retries=30, spiderpool_coordinator_delay=1, alicloud_ccm_wait_timeout=120)
+    env = site_env(cloud, real_lab, tmp_path)
+
+    first = run_playbook(SITE, env, '-e', variables, '--skip-tags', 'verify')
+    assert_no_secret(first.output, 'the output')
+    assert pools_as_expected(real_lab.objects('SpiderIPPool')) == expected_pools()
+    assert multus_as_expected(real_lab.objects('SpiderMultusConfig', 'kube-system')) == EXPECTED_MULTUS
+    real_lab.wait_for('NADs from the real controller', lambda: sorted(
+        n['metadata']['name'] for n in real_lab.objects('NetworkAttachmentDefinition', 'kube-system')) == sorted(EXPECTED_MULTUS))
+    assert real_lab.get('SpiderCoordinator', 'default')['status']['phase'] == 'Synced'
+    nodes = lab_nodes()[0]
+    assert {n['metadata']['name']: n['spec'].get('providerID') for n in real_lab.objects('Node')} == {
+        node['hostname']: 'cn-hangzhou.' + node['id'] for node in nodes}
+    ccm = real_lab.get('DaemonSet', 'cloud-controller-manager', 'kube-system')
+    assert ccm['status']['numberReady'] == 1
+
+    real_lab.reset_stats()
+    second = run_playbook(SITE, env, '-e', variables, '--skip-tags', 'verify')
+    assert_unchanged(second)
+    assert_no_secret(second.output, 'the output of the second run')
+    assert pools_as_expected(real_lab.objects('SpiderIPPool')) == expected_pools()
+
+
 def read_render(directory):
     with open(os.path.join(directory, 'kustomization.yaml'), encoding='utf-8') as handle:
         resources = yaml.safe_load(handle)['resources']
@@ -217,11 +262,11 @@ def read_render(directory):
     return resources, objects
 
 
-def test_render_contacts_nothing_and_writes_one_directory(cloud, kube_factory, tmp_path):  # noqa: F811
+def test_render_contacts_nothing_and_writes_one_directory(cloud, real_kube_factory, tmp_path):  # noqa: F811
     """Render mode: no request reaches the cluster; the whole configuration lands in one directory.
     The second run names the same directory relative to where ansible-playbook starts: every stage
     must resolve it the same way, so that nothing changes."""
-    double = kube_factory()  # reachable, but render mode must not send it a single request
+    double = real_kube_factory()  # reachable, but render mode must not send it a single request
     env = double.env(cloud_env(cloud))
     env['HELM_CACHE_HOME'] = str(tmp_path / 'no-helm')
     out = tmp_path / 'render'
