@@ -814,10 +814,11 @@ def up(directory, nodes=(), kubeadm_traces=True, timeout=READY_TIMEOUT):
 
 
 def _supervisor_pid(directory):
+    """The supervisor's pid, which is also its process group: alive while any process of it is."""
     try:
         with open(os.path.join(directory, 'supervisor.pid'), encoding='utf-8') as handle:
             pid = int(handle.read().strip())
-        os.kill(pid, 0)
+        os.killpg(pid, 0)  # the group: a crashed supervisor may leave its children behind
         return pid
     except (OSError, ValueError):
         return None

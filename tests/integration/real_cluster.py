@@ -36,6 +36,14 @@ def _unavailable(reason):
     pytest.skip('real cluster unavailable: %s' % reason)
 
 
+def require_real_cluster():
+    """Build what is missing (once per machine); skip, or fail under UNDERLAY_REQUIRE_REAL_CLUSTER=1."""
+    try:
+        realkube.build(quiet=True)
+    except realkube.RealKubeError as exc:
+        _unavailable(str(exc))
+
+
 def spiderpool_chart():
     try:
         return realkube.chart_path()
@@ -180,10 +188,7 @@ def real_kube_factory(tmp_path):
 
     def factory(nodes=(('master', True), ('worker', False)), kubeadm_traces=True):
         directory = str(tmp_path / ('realkube-%d' % len(started)))
-        try:
-            realkube.build(quiet=True)
-        except realkube.RealKubeError as exc:
-            _unavailable(str(exc))
+        require_real_cluster()
         started.append(directory)
         kubeconfig = realkube.up(directory, nodes, kubeadm_traces)
         return RealCluster(directory, kubeconfig)
