@@ -114,24 +114,28 @@ def describe_network_interfaces(clients, region, filters=None, on_page=None):
     return results
 
 
-def describe_vswitches(clients, region, filters=None):
-    """VPC DescribeVSwitches (PageSize 50, PageNumber until TotalCount) → ``VSwitches.VSwitch[]``."""
-    query = dict(filters or {})
+def page_numbers(clients, region, product, action, query, container, item, page_size):
+    """Every item of a PageNumber/PageSize listing (walks until TotalCount or an empty page)."""
+    query = dict(query or {})
     if 'Tag' in query:
         query['Tag'] = _normalise_tags(query['Tag'])
-    query.update(RegionId=region, PageSize=VSWITCHES_PAGE)
+    query.update(RegionId=region, PageSize=page_size)
     results = []
     page_number = 1
     while True:
         query['PageNumber'] = page_number
-        body = request(clients, 'vpc', region, 'DescribeVSwitches', query)
-        page = _items(body, 'VSwitches', 'VSwitch')
+        body = request(clients, product, region, action, query)
+        page = _items(body, container, item)
         results.extend(page)
-        total = int(body.get('TotalCount') or 0)
         # An empty page ends the walk even if TotalCount disagrees (the set changed meanwhile).
-        if not page or len(results) >= total:
+        if not page or len(results) >= int(body.get('TotalCount') or 0):
             return results
         page_number += 1
+
+
+def describe_vswitches(clients, region, filters=None):
+    """VPC DescribeVSwitches (PageSize 50, PageNumber until TotalCount) → ``VSwitches.VSwitch[]``."""
+    return page_numbers(clients, region, 'vpc', 'DescribeVSwitches', filters, 'VSwitches', 'VSwitch', VSWITCHES_PAGE)
 
 
 def describe_instance_types(clients, type_ids, region=None):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.underlay.alicloud.plugins.module_utils.ecs import request
+from ansible_collections.underlay.alicloud.plugins.module_utils.ecs import _normalise_tags, page_numbers, request
 
 # PageSize maxima from the SDK request models' field documentation.
 NAT_GATEWAYS_PAGE = 50      # DescribeNatGateways: "Maximum value: 50"
@@ -26,33 +26,8 @@ VPCS_PAGE = 50              # DescribeVpcs: "Maximum value: 50"
 TAG_RESOURCES_BATCH = 50    # TagResources: "up to 50 resource IDs"
 
 
-def _items(body, container, item):
-    return ((body or {}).get(container) or {}).get(item) or []
-
-
-def _vpc_tags(value):
-    """``{key: value}`` → the VPC API's ``[{Key, Value}]`` (lists pass through)."""
-    if isinstance(value, dict):
-        return [{'Key': k, 'Value': v} for k, v in sorted(value.items())]
-    return value
-
-
 def _page_numbers(clients, region, action, query, container, item, page_size):
-    """Every item of a PageNumber/PageSize listing (walks until TotalCount or an empty page)."""
-    query = dict(query or {})
-    if 'Tag' in query:
-        query['Tag'] = _vpc_tags(query['Tag'])
-    query.update(RegionId=region, PageSize=page_size)
-    results = []
-    number = 1
-    while True:
-        query['PageNumber'] = number
-        body = request(clients, 'vpc', region, action, query)
-        page = _items(body, container, item)
-        results.extend(page)
-        if not page or len(results) >= int(body.get('TotalCount') or 0):
-            return results
-        number += 1
+    return page_numbers(clients, region, 'vpc', action, query, container, item, page_size)
 
 
 def describe_vpcs(clients, region, filters=None):
@@ -74,7 +49,7 @@ def create_nat_gateway(clients, region, params, client_token=None):
     """
     query = dict(params)
     if 'Tag' in query:
-        query['Tag'] = _vpc_tags(query['Tag'])
+        query['Tag'] = _normalise_tags(query['Tag'])
     query.update(RegionId=region, ClientToken=client_token)
     return request(clients, 'vpc', region, 'CreateNatGateway', query)
 
@@ -96,7 +71,7 @@ def allocate_eip_address(clients, region, params, client_token=None):
     """AllocateEipAddress (Bandwidth, InternetChargeType, Name, Tag, ...) → ``{AllocationId, EipAddress}``."""
     query = dict(params)
     if 'Tag' in query:
-        query['Tag'] = _vpc_tags(query['Tag'])
+        query['Tag'] = _normalise_tags(query['Tag'])
     query.update(RegionId=region, ClientToken=client_token)
     return request(clients, 'vpc', region, 'AllocateEipAddress', query)
 
@@ -195,7 +170,7 @@ def tag_resources(clients, region, resource_type, resource_ids, tags):
     for start in range(0, len(ids), TAG_RESOURCES_BATCH):
         request(clients, 'vpc', region, 'TagResources',
                 {'RegionId': region, 'ResourceType': resource_type, 'ResourceId': ids[start:start + TAG_RESOURCES_BATCH],
-                 'Tag': _vpc_tags(tags)})
+                 'Tag': _normalise_tags(tags)})
 
 
 def untag_resources(clients, region, resource_type, resource_ids, tag_keys):
