@@ -21,6 +21,7 @@ import argparse
 import base64
 import datetime
 import fcntl
+import gzip
 import hashlib
 import ipaddress
 import json
@@ -31,6 +32,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import urllib.error
@@ -41,17 +43,25 @@ CACHE = os.path.join(ROOT, '.cache', 'realkube')
 BIN = os.path.join(CACHE, 'bin')
 CHART = os.path.join(CACHE, 'spiderpool-chart')
 BUILD_MODULES = os.path.join(ROOT, 'tests', 'cluster', 'build')
-KUBE_MODULE, KWOK_BUILD, SPIDERPOOL_BUILD = (os.path.join(BUILD_MODULES, name)
-                                             for name in ('kubernetes', 'kwok', 'spiderpool'))
+KUBE_MODULE, KWOK_BUILD, SPIDERPOOL_BUILD, CNI_BUILD = (os.path.join(BUILD_MODULES, name)
+                                                        for name in ('kubernetes', 'kwok', 'spiderpool', 'cni'))
+CNI_CACHE = os.path.join(CACHE, 'cni')
 
 KUBERNETES_VERSION = 'v1.33.13'
 # The versions are pinned by the go.mod files under tests/cluster/build/; these name them in messages.
 KWOK_MODULE, KWOK_VERSION = 'sigs.k8s.io/kwok', 'v0.7.0'
 SPIDERPOOL_MODULE, SPIDERPOOL_VERSION = 'github.com/spidernet-io/spiderpool', 'v1.2.2'
+# What role ipvlan_cni installs (ipvlan_cni_plugins_version); the tarball is laid out like the release's.
+CNI_MODULE, CNI_VERSION = 'github.com/containernetworking/plugins', 'v1.8.0'
+CNI_PLUGINS = {'main': ('bridge', 'dummy', 'host-device', 'ipvlan', 'loopback', 'macvlan', 'ptp', 'tap', 'vlan'),
+               'ipam': ('dhcp', 'host-local', 'static'),
+               'meta': ('bandwidth', 'firewall', 'portmap', 'sbr', 'tuning', 'vrf')}
+CNI_TARBALL = 'cni-plugins-linux-amd64-%s.tgz' % CNI_VERSION
 KUBE_COMMANDS = {'etcd': 'go.etcd.io/etcd/server/v3', 'kube-apiserver': 'k8s.io/kubernetes/cmd/kube-apiserver',
                  'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager',
                  'kube-scheduler': 'k8s.io/kubernetes/cmd/kube-scheduler'}
-SPIDERPOOL_COMMANDS = ('spiderpool-controller', 'spiderpool-init')
+# controller and init run beside the API server; agent, the IPAM plugin and coordinator go to nodes
+SPIDERPOOL_COMMANDS = ('spiderpool-controller', 'spiderpool-init', 'spiderpool-agent', 'spiderpool', 'coordinator')
 BINARIES = (*KUBE_COMMANDS, 'kwok', *SPIDERPOOL_COMMANDS)
 
 SERVICE_CIDR = '10.96.0.0/12'
@@ -71,13 +81,12 @@ class RealKubeError(Exception):
 # build
 
 
-def _stamp():
-    """What the cached binaries were built from; a change of any pin rebuilds."""
-    digest = hashlib.sha256(KUBERNETES_VERSION.encode())
-    for module in (KUBE_MODULE, KWOK_BUILD, SPIDERPOOL_BUILD):
-        for name in ('go.mod', 'go.sum', 'tools.go'):
-            with open(os.path.join(module, name), 'rb') as handle:
-                digest.update(handle.read())
+def _stamp(module, *extra):
+    """What a group of binaries is built from; a change of any pin rebuilds that group."""
+    digest = hashlib.sha256(' '.join(extra).encode())
+    for name in ('go.mod', 'go.sum', 'tools.go'):
+        with open(os.path.join(module, name), 'rb') as handle:
+            digest.update(handle.read())
     return digest.hexdigest()
 
 
@@ -104,40 +113,116 @@ def _version_ldflags():
     return ' '.join(flags)
 
 
+def _build_kubernetes(out, log):
+    for name, pkg in KUBE_COMMANDS.items():
+        _go(['build', '-ldflags', _version_ldflags(), '-o', os.path.join(out, name), pkg], KUBE_MODULE, log=log)
+
+
+def _build_kwok(out, log):
+    _go(['build', '-ldflags=-s -w', '-o', out + '/', '%s/cmd/kwok' % KWOK_MODULE], KWOK_BUILD, log=log)
+
+
+def _build_spiderpool(out, log):
+    _go(['build', '-ldflags=-s -w', '-o', out + '/',
+         *('%s/cmd/%s' % (SPIDERPOOL_MODULE, name) for name in SPIDERPOOL_COMMANDS)], SPIDERPOOL_BUILD, log=log)
+    _fetch_chart(log)
+
+
+def _build_cni(out, log):
+    """The plugins as the release builds them (static, version stamped) and the release tarball."""
+    version_flag = '-X %s/pkg/utils/buildversion.BuildVersion=%s' % (CNI_MODULE, CNI_VERSION)
+    _go(['build', '-ldflags=-s -w ' + version_flag, '-o', out + '/',
+         *('%s/plugins/%s/%s' % (CNI_MODULE, kind, name) for kind, names in CNI_PLUGINS.items() for name in names)],
+        CNI_BUILD, log=log)
+    source = json.loads(_go(['mod', 'download', '-json', '%s@%s' % (CNI_MODULE, CNI_VERSION)], CNI_BUILD, log=log))['Dir']
+    for doc in ('LICENSE', 'README.md'):
+        shutil.copyfile(os.path.join(source, doc), os.path.join(out, doc))
+    _pack_release(out, os.path.join(out, CNI_TARBALL))
+
+
+def _pack_release(folder, tarball):
+    """Flat `./NAME` entries owned by root, like upstream's release tarball; fixed times make it reproducible."""
+    with open(tarball + '.tmp', 'wb') as raw, gzip.GzipFile(fileobj=raw, mode='wb', mtime=0) as zipped, \
+            tarfile.open(fileobj=zipped, mode='w', format=tarfile.GNU_FORMAT) as tar:
+        def entry(name, mode, kind=tarfile.REGTYPE, size=0):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.size, info.uid, info.gid, info.mtime = kind, mode, size, 0, 0, 0
+            info.uname = info.gname = 'root'
+            return info
+        tar.addfile(entry('./', 0o755, tarfile.DIRTYPE))
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if name.endswith(('.tgz', '.tmp', '.sha256')):
+                continue
+            with open(path, 'rb') as handle:
+                tar.addfile(entry('./' + name, 0o755 if os.access(path, os.X_OK) else 0o644,
+                                  size=os.path.getsize(path)), handle)
+    os.replace(tarball + '.tmp', tarball)
+    with open(tarball, 'rb') as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    with open(tarball + '.sha256', 'w', encoding='utf-8') as handle:
+        handle.write('%s  %s\n' % (digest, os.path.basename(tarball)))
+
+
+# group -> (what it is built from, what it makes, how, where the results go)
+_GROUPS = {
+    'kubernetes': ((KUBE_MODULE, KUBERNETES_VERSION), tuple(KUBE_COMMANDS), _build_kubernetes, BIN),
+    'kwok': ((KWOK_BUILD,), ('kwok',), _build_kwok, BIN),
+    'spiderpool': ((SPIDERPOOL_BUILD,), SPIDERPOOL_COMMANDS, _build_spiderpool, BIN),
+    'cni': ((CNI_BUILD, CNI_VERSION), (CNI_TARBALL,), _build_cni, CNI_CACHE),
+}
+
+
+def _group_current(group):
+    (module, *extra), outputs, _, dest = _GROUPS[group]
+    stamp_file = os.path.join(CACHE, 'stamp.' + group)
+    built = os.path.exists(stamp_file) and open(stamp_file, encoding='utf-8').read().strip() == _stamp(module, *extra)
+    if dest != BIN:
+        return built and all(os.path.exists(os.path.join(dest, name)) for name in outputs)
+    found = [_asset(name) for name in outputs]
+    assets = os.environ.get('KUBEBUILDER_ASSETS')
+    # a folder of ready binaries (envtest convention) wins over the cache and needs no stamp
+    return all(found) and (built or bool(assets and all(path.startswith(assets) for path in found)))
+
+
 def build(force=False, quiet=False):
-    """Build what KUBEBUILDER_ASSETS does not provide into .cache/realkube (once per machine)."""
+    """Build each group of binaries that is missing or out of date into .cache/realkube (once per machine)."""
     os.makedirs(CACHE, exist_ok=True)
     with open(os.path.join(CACHE, '.lock'), 'w', encoding='utf-8') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test workers build once
-        stamp_file = os.path.join(CACHE, 'stamp')
-        stamp = _stamp()
-        current = open(stamp_file, encoding='utf-8').read().strip() if os.path.exists(stamp_file) else ''
-        missing = [name for name in BINARIES if _asset(name) is None]
-        assets = os.environ.get('KUBEBUILDER_ASSETS')
-        from_assets = assets and all(_asset(name).startswith(assets) for name in BINARIES if name not in missing)
-        if not force and not missing and (current == stamp or from_assets):
+        stale = [group for group in _GROUPS if force or not _group_current(group)]
+        if not stale:
             return
         say = (lambda msg: None) if quiet else (lambda msg: print('realkube: ' + msg, file=sys.stderr, flush=True))
-        tmp = os.path.join(CACHE, 'bin.new')
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
         with open(os.path.join(CACHE, 'build.log'), 'a', encoding='utf-8') as log:
             started = time.time()
-            say('building Kubernetes %s (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)'
-                % KUBERNETES_VERSION)
-            for name, pkg in KUBE_COMMANDS.items():
-                _go(['build', '-ldflags', _version_ldflags(), '-o', os.path.join(tmp, name), pkg], KUBE_MODULE, log=log)
-            say('building kwok %s and Spiderpool %s (%s)'
-                % (KWOK_VERSION, SPIDERPOOL_VERSION, ', '.join(SPIDERPOOL_COMMANDS)))
-            _go(['build', '-ldflags=-s -w', '-o', tmp + '/', '%s/cmd/kwok' % KWOK_MODULE], KWOK_BUILD, log=log)
-            _go(['build', '-ldflags=-s -w', '-o', tmp + '/',
-                 *('%s/cmd/%s' % (SPIDERPOOL_MODULE, name) for name in SPIDERPOOL_COMMANDS)], SPIDERPOOL_BUILD, log=log)
-            _fetch_chart(log)
-            shutil.rmtree(BIN, ignore_errors=True)
-            os.rename(tmp, BIN)
-            with open(stamp_file, 'w', encoding='utf-8') as handle:
-                handle.write(stamp + '\n')
+            for group in stale:
+                (module, *extra), outputs, make, dest = _GROUPS[group]
+                say('building %s (%s)' % (group, ', '.join(outputs)))
+                group_started = time.time()
+                tmp = os.path.join(CACHE, 'build.' + group)
+                shutil.rmtree(tmp, ignore_errors=True)
+                os.makedirs(tmp)
+                make(tmp, log)
+                os.makedirs(dest, exist_ok=True)
+                # file by file: a running process keeps its old binary
+                for name in os.listdir(tmp):
+                    os.replace(os.path.join(tmp, name), os.path.join(dest, name))
+                os.rmdir(tmp)
+                with open(os.path.join(CACHE, 'stamp.' + group), 'w', encoding='utf-8') as handle:
+                    handle.write(_stamp(module, *extra) + '\n')
+                timing = '%s built in %.0f s' % (group, time.time() - group_started)
+                log.write('realkube: %s\n' % timing)
+                say(timing)
             say('built in %.0f s' % (time.time() - started))
+
+
+def cni_tarball():
+    """(path, sha256) of the CNI plugins release tarball built from the pinned module (built if missing)."""
+    build(quiet=True)
+    path = os.path.join(CNI_CACHE, CNI_TARBALL)
+    with open(path + '.sha256', encoding='utf-8') as handle:
+        return path, handle.read().split()[0]
 
 
 def _fetch_chart(log):
@@ -149,7 +234,7 @@ def _fetch_chart(log):
         for entry in dirnames + filenames:
             os.chmod(os.path.join(dirpath, entry), 0o755 if entry in dirnames else 0o644)
     with open(os.path.join(CACHE, 'chart.stamp'), 'w', encoding='utf-8') as handle:
-        handle.write(_stamp() + '\n')
+        handle.write(_stamp(SPIDERPOOL_BUILD) + '\n')
 
 
 def _asset(name):
@@ -167,7 +252,7 @@ def chart_path():
     with open(os.path.join(CACHE, '.lock'), 'w', encoding='utf-8') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         stamp = os.path.join(CACHE, 'chart.stamp')
-        if not os.path.exists(stamp) or open(stamp, encoding='utf-8').read().strip() != _stamp():
+        if not os.path.exists(stamp) or open(stamp, encoding='utf-8').read().strip() != _stamp(SPIDERPOOL_BUILD):
             with open(os.path.join(CACHE, 'build.log'), 'a', encoding='utf-8') as log:
                 _fetch_chart(log)
     return CHART

@@ -4,6 +4,9 @@
 package tools
 
 import (
+	_ "github.com/spidernet-io/spiderpool/cmd/coordinator"
+	_ "github.com/spidernet-io/spiderpool/cmd/spiderpool"
+	_ "github.com/spidernet-io/spiderpool/cmd/spiderpool-agent"
 	_ "github.com/spidernet-io/spiderpool/cmd/spiderpool-controller"
 	_ "github.com/spidernet-io/spiderpool/cmd/spiderpool-init"
 )
