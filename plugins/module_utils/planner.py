@@ -242,6 +242,17 @@ def _gateway(node, eni, network):
     return str(ip)
 
 
+def _ipv6_gateway(network):
+    """The Subnet-Router anycast address of the vSwitch IPv6 CIDR (RFC 4291 2.6.1).
+
+    Spiderpool installs the pod's ``::/0`` route only from a pool ``gateway``, which its webhook
+    requires inside ``subnet``; the VPC router announces itself link-local only. Every router must
+    answer the Subnet-Router anycast address of its links, and Alibaba reserves that first address
+    of each vSwitch, so it is never handed to a pod (docs/spiderpool-networks.md).
+    """
+    return str(network.network_address)
+
+
 def _node_plan(host, facts, options):
     """(node name, [(iface, eni)]) for one host, with interface names resolved."""
     var, raw = node_names.source(facts, NODE_NAME_VAR)
@@ -317,8 +328,7 @@ def ip_pool(name, node, iface, eni, family, network, intervals, multus_name, opt
         'ipVersion': family,
         'subnet': str(network),
     }
-    if family == 4:
-        spec['gateway'] = _gateway(node, eni, network)
+    spec['gateway'] = _gateway(node, eni, network) if family == 4 else _ipv6_gateway(network)
     spec['ips'] = iprange.format_ranges(intervals)
     spec['nodeName'] = [node]
     spec['multusName'] = ['%s/%s' % (options['namespace'], multus_name)]

@@ -78,7 +78,7 @@ def expected_pools():
                 pools['%s-eth%d-v%d' % (node['hostname'], index, family)] = {
                     'ips': addresses(ips), 'subnet': cidr, 'nodeName': [node['hostname']],
                     'multusName': ['kube-system/ipvlan-eth%d' % index],
-                    'gateway': str(network[-3]) if family == 4 else None}
+                    'gateway': str(network[-3] if family == 4 else network[0])}
     return pools
 
 

@@ -2,11 +2,12 @@
 # Copyright: underlay.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 import copy
+import ipaddress
 import re
 
 import pytest
 
-from ansible_collections.underlay.alicloud.plugins.module_utils import node_names, planner
+from ansible_collections.underlay.alicloud.plugins.module_utils import node_names, planner, verify
 from ansible_collections.underlay.alicloud.plugins.module_utils.planner import PlanError, plan
 from ansible_collections.underlay.alicloud.tests.unit.utils.spiderpool_crds import assert_valid, validators
 
@@ -136,7 +137,8 @@ def test_dual_stack_three_nics_and_eni_without_secondaries():
     pools = pools_by_name(result)
     assert sorted(pools) == ['node-a-eth0-v4', 'node-a-eth0-v6', 'node-a-eth2-v4']
     v6 = pools['node-a-eth0-v6']['spec']
-    assert v6 == {'default': True, 'ipVersion': 6, 'subnet': v6_cidr, 'ips': ['2408:4005:39c:1::11-2408:4005:39c:1::12', '2408:4005:39c:1::20'],
+    assert v6 == {'default': True, 'ipVersion': 6, 'subnet': v6_cidr, 'gateway': '2408:4005:39c:1::',
+                  'ips': ['2408:4005:39c:1::11-2408:4005:39c:1::12', '2408:4005:39c:1::20'],
                   'nodeName': ['node-a'], 'multusName': ['kube-system/ipvlan-eth0']}
     assert pools['node-a-eth0-v6']['metadata']['labels']['underlay.alicloud/ip-family'] == 'ipv6'
     # Non-contiguous addresses: numeric order, contiguous runs merged, isolated ones bare.
@@ -353,3 +355,20 @@ def test_error_bad_options(options, message):
 ])
 def test_error_bad_hosts(hosts, message):
     assert _error(hosts).startswith(message)
+
+
+@pytest.mark.parametrize('v6_cidr, gateway', [
+    ('2408:4005:3a1:a400::/64', '2408:4005:3a1:a400::'),
+    ('2001:db8:ffff:ff00::/64', '2001:db8:ffff:ff00::'),
+])
+def test_ipv6_pool_gateway_is_the_subnet_router_anycast_address(v6_cidr, gateway):
+    prefix = v6_cidr.split('::/')[0]
+    node = host('node-a', 'i-a', [eni('eni-a0', '00:16:3e:0a:00:00', 0, '10.10.0.0/24', '10.10.0.10', ['10.10.0.11'], kind='Primary',
+                                      ipv6_cidr=v6_cidr, ipv6=[prefix + '::1', prefix + '::ffff'])])
+    result = plan([node])
+    pool = pools_by_name(result)['node-a-eth0-v6']
+    assert pool['spec']['gateway'] == gateway
+    # What Spiderpool's webhook demands of a gateway: inside subnet, not one of the pool's addresses.
+    assert ipaddress.ip_address(gateway) in ipaddress.ip_network(pool['spec']['subnet'])
+    assert not verify.pool_contains(pool, gateway) and verify.pool_contains(pool, prefix + '::1')
+    assert_valid(result['objects'])
