@@ -24,6 +24,7 @@ ARGUMENT_SPEC = {
     'spiderpool_namespace': {'type': 'str', 'default': 'kube-system'},
     'title': {'type': 'str', 'default': 'Underlay connectivity'},
     'generated': {'type': 'str', 'default': ''},
+    'egress_cloud': {'type': 'dict'},
     'dest': {'type': 'path', 'required': True},
 }
 
@@ -55,7 +56,7 @@ class ActionModule(ActionBase):
         try:
             report = verify.build_report(args['plan'], args['exec_results'], args['pools'], args['loadbalancers'], {
                 'required': args['required_checks'], 'spiderpool_namespace': args['spiderpool_namespace'],
-                'generated': args['generated'], 'title': args['title']})
+                'generated': args['generated'], 'title': args['title'], 'egress_cloud': args['egress_cloud']})
         except (verify.VerifyError, KeyError, TypeError) as exc:
             raise AnsibleActionFail('verify_report: cannot build the report: %s' % exc) from None
         files = {'report.json': json.dumps(report, indent=1, sort_keys=True) + '\n',

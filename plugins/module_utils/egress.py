@@ -66,6 +66,20 @@ def check_name(option, value):
     return value
 
 
+def check_ipv6_addresses(option, values):
+    """The canonical forms of ``values``, each of which must be an IPv6 address."""
+    found = set()
+    for text in values or []:
+        try:
+            address = ipaddress.ip_address(str(text).strip())
+        except ValueError:
+            address = None
+        if address is None or address.version != 6:
+            raise EgressError('%s: %r is not an IPv6 address (expected a form such as 2408:4005:3a1:a400::10)' % (option, text))
+        found.add(str(address))
+    return found
+
+
 # -- records ----------------------------------------------------------------------------------
 
 def nat_record(raw):
@@ -268,3 +282,80 @@ def plan_ipv6_bandwidth(addresses, bandwidth, charge_type, state='present'):
             if charge_type and band['internet_charge_type'] != charge_type:
                 plan['charge_drift'].append(rec)
     return plan
+
+
+# -- diagnosis (read-only) -------------------------------------------------------------------
+
+def _snat_covers(entry, address, vswitch):
+    """The prefix length with which ``entry`` covers ``address`` (in ``vswitch``), or None."""
+    if vswitch and entry.get('source_vswitch_id') == vswitch['id']:
+        return ipaddress.ip_network(vswitch['cidr']).prefixlen
+    net = _entry_net(entry)
+    if net is not None and net.version == 4 and address in net:
+        return net.prefixlen
+    return None
+
+
+def _diagnose_ipv4(address, vpc_id, vswitches, nat_gateways):
+    ip = ipaddress.ip_address(address)
+    vswitch = next((v for v in vswitches if v.get('cidr') and ip in ipaddress.ip_network(v['cidr'])), None)
+    where = '%s (%s)' % (vswitch['id'], vswitch['cidr']) if vswitch else '%s (in no vSwitch of VPC %s)' % (address, vpc_id)
+    result = {'address': address, 'vswitch_id': vswitch['id'] if vswitch else None, 'nat_gateway_id': None,
+              'snat_entry': None, 'snat_entry_name': None, 'snat_source': None, 'snat_ips': [], 'managed': None}
+    if not nat_gateways:
+        return dict(result, state='missing', reason='no NAT gateway in VPC %s' % vpc_id)
+    covering = []
+    for gateway in nat_gateways:
+        for entry in gateway.get('snat_entries') or []:
+            prefix = _snat_covers(entry, ip, vswitch)
+            if prefix is not None:
+                # The most specific entry wins; for equal prefixes a vSwitch entry is the specific one.
+                covering.append(((prefix, bool(entry.get('source_vswitch_id'))), gateway, entry))
+    if not covering:
+        return dict(result, state='missing', reason='no SNAT entry covers %s on NAT gateway(s) %s' % (
+            where, ', '.join(g['id'] for g in nat_gateways)))
+    _rank, gateway, entry = max(covering, key=lambda item: item[0])
+    source = entry.get('source_vswitch_id') or entry.get('source_cidr')
+    result.update(nat_gateway_id=gateway['id'], snat_entry=entry['id'], snat_entry_name=entry.get('name') or '',
+                  snat_source=source, snat_ips=list(entry.get('snat_ips') or []), managed=bool(entry.get('managed')))
+    text = 'SNAT entry %s (%s, source %s) on NAT gateway %s to %s' % (
+        entry['id'], entry.get('name') or 'unnamed', source, gateway['id'], ', '.join(result['snat_ips']) or 'no SNAT IP')
+    waiting = [s for s in (gateway.get('status'), entry.get('status')) if s and s != 'Available']
+    if waiting:
+        return dict(result, state='pending', reason='%s, not Available yet (%s)' % (text, '/'.join(waiting)))
+    return dict(result, state='ok', reason=text)
+
+
+def _diagnose_ipv6(address, vpc_id, ipv6_by_address):
+    record = ipv6_by_address.get(str(ipaddress.ip_address(address)))
+    result = {'address': address, 'ipv6_address_id': None, 'bandwidth': None, 'internet_charge_type': None, 'managed': None}
+    if record is None:
+        return dict(result, state='missing', reason='not an IPv6 address of VPC %s' % vpc_id)
+    result.update(ipv6_address_id=record['id'], managed=record['managed'])
+    band = record['bandwidth']
+    if not band:
+        return dict(result, state='missing', reason='no IPv6 Internet bandwidth: the address is private to the VPC')
+    result.update(bandwidth=band['bandwidth'], internet_charge_type=band['internet_charge_type'])
+    return dict(result, state='ok', reason='IPv6 Internet bandwidth %s Mbit/s (%s, %s)' % (
+        band['bandwidth'], band['internet_charge_type'] or 'charge type unknown', band['id']))
+
+
+def diagnose_egress(addresses, cloud):
+    """The cloud side of one pod's egress: SNAT for its IPv4, Internet bandwidth for its IPv6 addresses.
+
+    ``cloud``: ``vpc_id``, ``vswitches`` (vswitch_info records), ``nat_gateways`` (nat_record()s
+    carrying ``snat_entries`` of snat_record()s) and ``ipv6_addresses`` (ipv6_record()s). Entries and
+    bandwidth are judged whoever made them. Returns ``{'ipv4': [...], 'ipv6': [...], 'complete',
+    'summary'}``; each address has ``state`` ok, pending or missing and a ``reason``.
+    """
+    vpc_id = cloud.get('vpc_id') or '?'
+    ipv6_by_address = dict((r['address'], r) for r in cloud.get('ipv6_addresses') or [] if r.get('address'))
+    ipv4, ipv6 = [], []
+    for address in addresses:
+        if ipaddress.ip_address(address).version == 4:
+            ipv4.append(_diagnose_ipv4(address, vpc_id, cloud.get('vswitches') or [], cloud.get('nat_gateways') or []))
+        else:
+            ipv6.append(_diagnose_ipv6(address, vpc_id, ipv6_by_address))
+    parts = ['IPv%d %s: %s' % (version, d['address'], d['reason']) for version, found in ((4, ipv4), (6, ipv6)) for d in found]
+    return {'ipv4': ipv4, 'ipv6': ipv6, 'complete': all(d['state'] == 'ok' for d in ipv4 + ipv6),
+            'summary': '; '.join(parts) or 'the pod has no address'}

@@ -17,6 +17,8 @@ import json
 import re
 import shlex
 
+from ansible_collections.underlay.alicloud.plugins.module_utils.egress import diagnose_egress
+
 MARKER = '::uv::'
 CHECKS = ('pool', 'node', 'pod', 'ipv6', 'service', 'egress', 'loadbalancer')
 CHECK_TITLES = {
@@ -454,11 +456,21 @@ def _exec_outcome(exec_result):
     return exec_result.get('stdout') or '', None
 
 
+def egress_diagnosis(addresses, cloud):
+    """The cloud side of a pod's egress (egress.diagnose_egress), or why it could not be read."""
+    if cloud.get('error'):
+        return {'ipv4': [], 'ipv6': [], 'complete': None, 'error': cloud['error'], 'summary': 'cloud side not read: %s' % cloud['error']}
+    return diagnose_egress(addresses, cloud)
+
+
 def build_report(plan, exec_results, pools, loadbalancers=None, options=None):
     """Combine the plan, the exec results (a list of results carrying `pod` or a loop `item`, or a dict keyed by pod name),
-    the pools and the controller-side LoadBalancer results into the report dict."""
+    the pools and the controller-side LoadBalancer results into the report dict.
+
+    With ``egress_cloud`` in the options (VPC vSwitches, NAT gateways with SNAT entries, IPv6 addresses, or an
+    ``error``), every egress result carries the ``diagnosis`` of its source pod's addresses."""
     opts = {'required': ['pool', 'node', 'pod', 'ipv6', 'service', 'egress', 'loadbalancer'],
-            'spiderpool_namespace': 'kube-system', 'generated': '', 'title': 'Underlay connectivity'}
+            'spiderpool_namespace': 'kube-system', 'generated': '', 'title': 'Underlay connectivity', 'egress_cloud': None}
     opts.update({k: v for k, v in (options or {}).items() if v is not None})
     unknown = sorted(set(opts['required']) - set(CHECKS))
     if unknown:
@@ -486,6 +498,8 @@ def build_report(plan, exec_results, pools, loadbalancers=None, options=None):
             got = raw.get(probe['id']) or {}
             result = dict(outcome, check=probe['check'], source=src['name'], target=probe['column'], address=probe['address'],
                           family=probe['family'], command=probe['command'], output=got.get('output', ''), rc=got.get('rc'), id=probe['id'])
+            if probe['check'] == 'egress' and opts['egress_cloud']:
+                result['diagnosis'] = egress_diagnosis(src['ips'], opts['egress_cloud'])
             results.append(result)
             cells.setdefault(probe['column'], []).append(result)
         rows.append({'pod': src['name'], 'node': src['node'], 'nic': src['nic'], 'ips': src['ips'], 'phase': src.get('phase'),
@@ -527,6 +541,8 @@ def summary_lines(report):
     for failure in report['failures'][:20]:
         address = ' (%s)' % failure['address'] if failure.get('address') else ''
         lines.append('FAIL %s: %s -> %s%s: %s' % (failure['check'], failure['source'], failure['target'], address, failure['reason']))
+        if failure.get('diagnosis'):
+            lines.append('     cloud: %s' % failure['diagnosis']['summary'])
     if len(report['failures']) > 20:
         lines.append('... %d more failures in the report' % (len(report['failures']) - 20))
     return lines
@@ -534,6 +550,7 @@ def summary_lines(report):
 
 def _cell_text(cell):
     return '; '.join(('IPv%s ' % r['family'] if r.get('family') and r['check'] in ('pod', 'ipv6', 'node') else '') + r['reason']
+                     + (' (cloud: %s)' % r['diagnosis']['summary'] if r.get('diagnosis') else '')
                      for r in cell['results'])
 
 
@@ -566,6 +583,8 @@ def render_markdown(report):
         out += ['', '## Failures', '']
         for f in report['failures']:
             out += ['### %s: %s -> %s %s' % (f['check'], f['source'], f['target'], f.get('address') or ''), '', f['reason'], '']
+            if f.get('diagnosis'):
+                out += ['Cloud side: %s' % f['diagnosis']['summary'], '']
             if f.get('command'):
                 out += ['```', '$ ' + f['command'], f.get('output') or '(no output)', '```', '']
     return '\n'.join(out).rstrip() + '\n'
@@ -583,7 +602,7 @@ td.ok{background:#dafbe1}td.fail{background:#ffebe9;outline:2px solid #cf222e;ou
 td.warn{background:#fff8c5;outline:2px solid #bf8700;outline-offset:-2px}.failed-checks{color:#a40e26;font-weight:600;margin:4px 0 10px}
 td.self{background:#eaeef2;color:#8c959f;text-align:center}td.none{color:#8c959f;text-align:center}
 td.src{white-space:nowrap;font-weight:600}.sub{font-weight:400;color:#57606a;display:block}
-.r{display:block;white-space:nowrap}.fail .r.bad{color:#a40e26;font-weight:600}
+.r{display:block;white-space:nowrap}.diag{display:block;color:#57606a;max-width:340px}.fail .r.bad{color:#a40e26;font-weight:600}
 pre{background:#1f2328;color:#f0f6fc;padding:4px 6px;margin:3px 0 0;font-size:11px;white-space:pre-wrap;max-width:340px;border-radius:4px}
 .legend span{display:inline-block;padding:1px 8px;margin-right:6px;border:1px solid #d0d7de}
 .checks td:nth-child(n+3){text-align:right}.checks td.nfail{background:#cf222e;color:#fff;font-weight:600}
@@ -602,6 +621,8 @@ def _html_results(results, cls_fail=True):
         mark = '&#10004;' if r['status'] == OK else '&#10008;'
         bad = ' bad' if r['status'] == FAIL else ''
         parts.append('<span class="r%s" title="%s">%s %s%s</span>' % (bad, _h(r.get('command')), mark, fam, _h(r['reason'])))
+        if r.get('diagnosis'):
+            parts.append('<span class="diag">cloud: %s</span>' % _h(r['diagnosis']['summary']))
         if r['status'] == FAIL and cls_fail and r.get('command'):
             parts.append('<pre>$ %s\n%s</pre>' % (_h(r['command']), _h(r.get('output') or '(no output)')))
     return ''.join(parts)

@@ -60,6 +60,15 @@ options:
     description: Timestamp shown in the report.
     type: str
     default: ''
+  egress_cloud:
+    description:
+      - The VPC's egress configuration for the diagnosis of the egress probes, as the role reads it with
+        M(underlay.alicloud.vswitch_info), M(underlay.alicloud.vpc_nat_gateway_info) (O(underlay.alicloud.vpc_nat_gateway_info#module:snat_entries=true))
+        and M(underlay.alicloud.vpc_ipv6_address_info) - keys C(vpc_id), C(vswitches), C(nat_gateways), C(ipv6_addresses) - or
+        C(error) with the reason it could not be read.
+      - Each egress result then carries C(diagnosis), per pod address whether an SNAT entry covers it (IPv4) or it has
+        IPv6 Internet bandwidth (IPv6). Omitted, egress results have no diagnosis.
+    type: dict
   dest:
     description: Directory on the controller for the report files; created when missing.
     type: path
@@ -112,7 +121,7 @@ report:
       type: list
       elements: dict
     failures:
-      description: Every failed probe with its command and output.
+      description: Every failed probe with its command and output, egress probes with their C(diagnosis).
       type: list
       elements: dict
 summary:

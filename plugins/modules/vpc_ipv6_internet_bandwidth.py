@@ -118,7 +118,8 @@ import ipaddress
 
 from ansible_collections.underlay.alicloud.plugins.module_utils import ecs, vpc
 from ansible_collections.underlay.alicloud.plugins.module_utils.egress import (
-    IPV6_BANDWIDTH_RANGES, MANAGED_TAG_KEY, MANAGED_TAGS, check_bandwidth, ipv6_record, plan_ipv6_bandwidth)
+    IPV6_BANDWIDTH_RANGES, MANAGED_TAG_KEY, MANAGED_TAGS, EgressError, check_bandwidth, check_ipv6_addresses, ipv6_record,
+    plan_ipv6_bandwidth)
 from ansible_collections.underlay.alicloud.plugins.module_utils.module import AlicloudModule
 
 
@@ -141,15 +142,10 @@ class VpcIpv6InternetBandwidth(AlicloudModule):
 
     def wanted_addresses(self):
         params = self.module.params
-        wanted = set()
-        for text in params['addresses']:
-            try:
-                address = ipaddress.ip_address(str(text).strip())
-            except ValueError:
-                address = None
-            if address is None or address.version != 6:
-                self.fail('addresses: %r is not an IPv6 address (expected a form such as 2408:4005:3a1:a400::10)' % (text,))
-            wanted.add(str(address))
+        try:
+            wanted = check_ipv6_addresses('addresses', params['addresses'])
+        except EgressError as exc:
+            self.fail(str(exc))
         if params['eni_ids']:
             enis = ecs.describe_network_interfaces(self.clients, self.region, {'NetworkInterfaceId': params['eni_ids']})
             self.warn_missing('eni_ids', params['eni_ids'], [e.get('NetworkInterfaceId') for e in enis])

@@ -29,7 +29,7 @@ KEY_SECRET = 'labsecret'
 WRONG_SECRET = 'wrong-audit-secret-7f3a'
 SECRETS = [form for secret in (KEY_SECRET, WRONG_SECRET) for form in (secret, base64.b64encode(secret.encode()).decode())]
 CLOUD_MODULES = ('ecs_eni', 'ecs_eni_ip', 'ecs_eni_info', 'ecs_instance_info', 'vswitch_info', 'vpc_nat_gateway', 'vpc_eip',
-                 'vpc_snat_entry', 'vpc_ipv6_internet_bandwidth')
+                 'vpc_snat_entry', 'vpc_ipv6_internet_bandwidth', 'vpc_ipv6_address_info')
 
 
 def table(name):

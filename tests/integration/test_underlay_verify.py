@@ -7,6 +7,7 @@ reachability table built from the double's objects (pod, node and Service addres
 pairs a test breaks. Nothing real is pinged: the network is scripted.
 """
 import http.server
+import ipaddress
 import json
 import os
 import subprocess
@@ -17,7 +18,9 @@ import time
 import pytest
 import yaml
 
+from cloud_helpers import EcsEmulator, cloud_env, write_world
 from cluster_sim import Network, minimal_crds
+from test_egress_modules import lab_world, mutations
 from kube_fixtures import ROOT, SPIDERPOOL_CRDS, kube_factory  # noqa: F401  pylint: disable=unused-import
 
 import kube_spiderpool  # noqa: E402  pylint: disable=import-error,wrong-import-order
@@ -74,7 +77,8 @@ def cluster(kube_factory, tmp_path):  # noqa: F811  pylint: disable=redefined-ou
     return make
 
 
-def run(double, tmp_path, **extra):
+def run(double, tmp_path, cloud=None, inventory='localhost,', **extra):
+    """ansible-playbook underlay_verify.yml against the double; ``cloud``: an ECS/VPC emulator for the egress diagnosis."""
     report_dir = tmp_path / 'report'
     variables = dict({'ansible_python_interpreter': sys.executable, 'underlay_verify_report_dir': str(report_dir),
                       'underlay_verify_wait_timeout': 30,
@@ -82,9 +86,11 @@ def run(double, tmp_path, **extra):
     extra_file = tmp_path / 'extra.json'
     extra_file.write_text(json.dumps(variables))
     env = double.env()
+    if cloud:
+        env.update((k, v) for k, v in cloud_env(cloud).items() if k.startswith('ALIBABA_CLOUD_'))
     env.update({'ANSIBLE_CONFIG': os.path.join(ROOT, 'ansible.cfg'), 'ANSIBLE_COLLECTIONS_PATH': os.path.join(ROOT, '.collections'),
                 'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_FORCE_COLOR': '0', 'PATH': os.path.dirname(sys.executable) + ':' + env['PATH']})
-    proc = subprocess.run(['ansible-playbook', '-i', 'localhost,', PLAYBOOK, '-e', '@' + str(extra_file)],
+    proc = subprocess.run(['ansible-playbook', '-i', inventory, PLAYBOOK, '-e', '@' + str(extra_file)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     report = json.loads((report_dir / 'report.json').read_text()) if (report_dir / 'report.json').exists() else None
     return proc, report, report_dir
@@ -250,3 +256,67 @@ def test_render_mode_does_nothing(cluster, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert 'underlay_verify skipped: underlay_mode is render' in proc.stdout
     assert report is None and double.request_counts()['total'] == 0
+
+
+EGRESS_URL = 'http://203.0.113.80/'
+SNAT_COVERED = ipaddress.ip_network('172.31.0.0/16')   # the user's entry in lab_world(user_nat=True)
+
+
+class EgressNetwork(Network):
+    """The scripted data path plus the Internet: reachable from pods whose address a SNAT entry covers."""
+
+    def reachable(self, source_ip):
+        extra = ['203.0.113.80'] if source_ip and ipaddress.ip_address(source_ip) in SNAT_COVERED else []
+        return super().reachable(source_ip) + extra
+
+
+def egress_cells(report):
+    return {(row['node'], row['nic']): row['cells']['egress']['results'][0] for row in report['rows']}
+
+
+def test_egress_cells_explain_the_vpc_side_with_the_users_own_snat_entry(cluster, tmp_path):
+    double = cluster(nodes=2)
+    double.set_exec_table([EgressNetwork(double, tmp_path / 'egress-bin')])
+    with EcsEmulator(write_world(tmp_path, lab_world(user_nat=True))) as emu:
+        proc, report, report_dir = run(double, tmp_path, cloud=emu, underlay_verify_egress_url=EGRESS_URL,
+                                       underlay_verify_region='cn-hangzhou', underlay_verify_vpc_id='vpc-bp1lab')
+        assert mutations(emu) == {}  # read-only
+        counts = emu.request_counts()
+    assert proc.returncode != 0 and report['failed_checks'] == ['egress']
+    assert counts.get('DescribeSnatTableEntries') and counts.get('DescribeIpv6Addresses') and counts.get('DescribeVSwitches')
+    cells = egress_cells(report)
+    # eth0 pods (vsw-bp1a) leave through the user's VPC-wide entry; eth1 pods (vsw-bp1b) have none.
+    for node in ('node-1', 'node-2'):
+        ok, bad = cells[(node, 'eth0')], cells[(node, 'eth1')]
+        assert ok['status'] == 'ok' and ok['diagnosis']['complete']
+        assert [(d['vswitch_id'], d['state'], d['nat_gateway_id'], d['snat_entry'], d['snat_ips'], d['managed'])
+                for d in ok['diagnosis']['ipv4']] == [('vsw-bp1a', 'ok', 'ngw-bp1user', 'snat-bp1user', ['47.100.0.1'], False)]
+        assert bad['status'] == 'fail' and not bad['diagnosis']['complete']
+        assert [(d['vswitch_id'], d['state'], d['reason']) for d in bad['diagnosis']['ipv4']] == [
+            ('vsw-bp1b', 'missing', 'no SNAT entry covers vsw-bp1b (192.168.0.0/24) on NAT gateway(s) ngw-bp1user')]
+    # every failure says it in the JSON, the Markdown, the HTML and the play output
+    failures = [f for f in report['failures'] if f['check'] == 'egress']
+    assert len(failures) == 2 and all(f['diagnosis']['ipv4'][0]['state'] == 'missing' for f in failures)
+    address = cells[('node-1', 'eth1')]['diagnosis']['ipv4'][0]['address']
+    line = 'IPv4 %s: no SNAT entry covers vsw-bp1b (192.168.0.0/24) on NAT gateway(s) ngw-bp1user' % address
+    assert 'Cloud side: ' + line in (report_dir / 'report.md').read_text()
+    assert 'cloud: ' + line in (report_dir / 'report.html').read_text()
+    assert 'cloud: ' + line in proc.stdout
+    assert not double.objects('Pod', NS)
+
+
+def test_egress_diagnosis_without_a_nat_gateway_and_from_the_inventory_facts(cluster, tmp_path):
+    double = cluster(nodes=1)
+    double.set_exec_table([EgressNetwork(double, tmp_path / 'egress-bin')])
+    inventory = tmp_path / 'hosts.yml'
+    inventory.write_text(yaml.safe_dump({'all': {'hosts': {'localhost': {'ansible_connection': 'local'}}, 'children': {'k8s_cluster': {
+        'hosts': {'node-1': {'alicloud_region': 'cn-hangzhou', 'alicloud_vpc_id': 'vpc-bp1lab'}}}}}}))
+    with EcsEmulator(write_world(tmp_path, lab_world())) as emu:
+        proc, report = run(double, tmp_path, cloud=emu, inventory=str(inventory), underlay_verify_egress_url=EGRESS_URL)[:2]
+        assert mutations(emu) == {}
+    cells = egress_cells(report)
+    # The data path is scripted to let vsw-bp1a out; the cloud side says that cannot be the NAT gateway.
+    assert [(c['status'], c['diagnosis']['summary']) for _key, c in sorted(cells.items())] == [
+        ('ok', 'IPv4 %s: no NAT gateway in VPC vpc-bp1lab' % cells[('node-1', 'eth0')]['diagnosis']['ipv4'][0]['address']),
+        ('fail', 'IPv4 %s: no NAT gateway in VPC vpc-bp1lab' % cells[('node-1', 'eth1')]['diagnosis']['ipv4'][0]['address'])]
+    assert report['failed_checks'] == ['egress'] and proc.returncode != 0

@@ -357,3 +357,23 @@ def test_html_is_self_contained_and_escaped():
     assert '<script>' not in page and '&lt;script&gt;' in page
     assert not re.search(r'(src|href)=', page)
     assert page.count('<td class="self">') == 4
+
+
+def test_report_egress_cells_carry_the_cloud_diagnosis():
+    plan = v.build_plan(PODS, NODES, SVCS, {'egress_url': 'http://www.example.com/'})
+    results = {s['name']: {'stdout': answer(s, broken=('',) if 'eth1' in s['name'] else ()), 'rc': 0} for s in plan['sources']}
+    entry = {'id': 'snat-1', 'name': 'underlay-vsw-a', 'source_vswitch_id': 'vsw-a', 'source_cidr': None, 'snat_ips': ['47.0.0.1'],
+             'status': 'Available', 'managed': True}
+    cloud = {'vpc_id': 'vpc-lab', 'vswitches': [{'id': 'vsw-a', 'cidr': '172.31.192.0/20'}, {'id': 'vsw-b', 'cidr': '192.168.0.0/24'}],
+             'nat_gateways': [{'id': 'ngw-1', 'status': 'Available', 'snat_entries': [entry]}], 'ipv6_addresses': []}
+    report = v.build_report(plan, results, POOLS, options={'egress_cloud': cloud})
+    egress = {row['pod']: row['cells']['egress']['results'][0] for row in report['rows']}
+    assert egress['uv-eth0-a']['diagnosis']['complete'] and egress['uv-eth0-a']['diagnosis']['ipv4'][0]['snat_entry'] == 'snat-1'
+    line = 'IPv4 192.168.0.161: no SNAT entry covers vsw-b (192.168.0.0/24) on NAT gateway(s) ngw-1'
+    assert egress['uv-eth1-b']['status'] == 'fail' and egress['uv-eth1-b']['diagnosis']['summary'] == line
+    assert '     cloud: ' + line in v.summary_lines(report)
+    assert 'Cloud side: ' + line in v.render_markdown(report) and 'cloud: ' + line in v.render_html(report)
+    # Unreadable cloud: said once per cell instead of a diagnosis; no cloud at all: no diagnosis key.
+    unread = v.build_report(plan, results, POOLS, options={'egress_cloud': {'error': 'InvalidAccessKeyId.NotFound'}})
+    assert unread['rows'][0]['cells']['egress']['results'][0]['diagnosis']['summary'] == 'cloud side not read: InvalidAccessKeyId.NotFound'
+    assert 'diagnosis' not in v.build_report(plan, results, POOLS)['rows'][0]['cells']['egress']['results'][0]
