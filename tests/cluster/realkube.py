@@ -1,7 +1,7 @@
 """A real Kubernetes control plane for tests, and the real Spiderpool controller beside it.
 
     tests/cluster/realkube build
-    tests/cluster/realkube up --dir DIR [--node NAME[:control-plane]]... [--no-kubeadm-traces]
+    tests/cluster/realkube up --dir DIR [--node NAME[:control-plane]]... [--no-kubeadm-traces] [--api-san IP]...
     tests/cluster/realkube down --dir DIR
 
 `up` starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler (built from the
@@ -60,14 +60,17 @@ CNI_TARBALL = 'cni-plugins-linux-amd64-%s.tgz' % CNI_VERSION
 KUBE_COMMANDS = {'etcd': 'go.etcd.io/etcd/server/v3', 'kube-apiserver': 'k8s.io/kubernetes/cmd/kube-apiserver',
                  'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager',
                  'kube-scheduler': 'k8s.io/kubernetes/cmd/kube-scheduler'}
-# controller and init run beside the API server; agent, the IPAM plugin and coordinator go to nodes
-SPIDERPOOL_COMMANDS = ('spiderpool-controller', 'spiderpool-init', 'spiderpool-agent', 'spiderpool', 'coordinator')
+# controller and init run beside the API server; the agent and the plugins it installs (the IPAM plugin,
+# coordinator, ifacer) go to nodes
+SPIDERPOOL_COMMANDS = ('spiderpool-controller', 'spiderpool-init', 'spiderpool-agent', 'spiderpool', 'coordinator',
+                       'ifacer')
 BINARIES = (*KUBE_COMMANDS, 'kwok', *SPIDERPOOL_COMMANDS)
 
 SERVICE_CIDR = '10.96.0.0/12'
 NODE_IP = '10.0.0.1'  # kwok's default InternalIP; nothing here connects to it but through ClusterNetwork
 POD_CIDR = '10.244.0.0/16'
 KWOK_ANNOTATION = 'kwok.x-k8s.io/node'
+QEMU_HOST = '10.0.2.2'  # the host's loopback services as VMs on QEMU's user network reach them
 # Pods the supervisor runs itself; kwok leaves their status alone.
 SUPERVISED_LABEL = 'app.kubernetes.io/component=spiderpool-controller'
 READY_TIMEOUT = 180
@@ -174,7 +177,7 @@ _GROUPS = {
 
 
 def _group_current(group):
-    (module, *extra), outputs, _, dest = _GROUPS[group]
+    (module, *extra), outputs, dest = _GROUPS[group][0], _GROUPS[group][1], _GROUPS[group][3]
     stamp_file = os.path.join(CACHE, 'stamp.' + group)
     built = os.path.exists(stamp_file) and open(stamp_file, encoding='utf-8').read().strip() == _stamp(module, *extra)
     if dest != BIN:
@@ -266,8 +269,9 @@ def crds_path():
 # certificates
 
 
-def _certificates(directory):
-    """A CA, the API server's serving cert, client certs and the service-account key pair, under DIR/pki."""
+def _certificates(directory, api_sans=()):
+    """A CA, the API server's serving cert, client certs and the service-account key pair, under DIR/pki.
+    The serving cert also names 10.0.2.2 (the host as QEMU's user network shows it to VM nodes) and api_sans."""
     from cryptography import x509  # pylint: disable=import-outside-toplevel
     from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=import-outside-toplevel
     from cryptography.hazmat.primitives.asymmetric import ec, rsa  # pylint: disable=import-outside-toplevel
@@ -310,8 +314,8 @@ def _certificates(directory):
     loopback = [x509.IPAddress(ipaddress.ip_address('127.0.0.1')), x509.DNSName('localhost')]
     server, client = x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
     leaves = {
-        'apiserver': (name('kube-apiserver'), loopback + [x509.DNSName('kubernetes.default.svc'),
-                                                          x509.IPAddress(ipaddress.ip_address('10.96.0.1'))], [server]),
+        'apiserver': (name('kube-apiserver'), loopback + [x509.DNSName('kubernetes.default.svc')] + [
+            x509.IPAddress(ipaddress.ip_address(ip)) for ip in ('10.96.0.1', QEMU_HOST, *api_sans)], [server]),
         'admin': (name('realkube-admin', 'system:masters'), [], [client]),
         # the processes the supervisor runs for the chart's pods: apart from the test's own requests
         'workloads': (name('realkube-workloads', 'system:masters'), [], [client]),
@@ -395,10 +399,11 @@ def _free_port():
 
 
 class Supervisor:
-    def __init__(self, directory, nodes, kubeadm_traces):
+    def __init__(self, directory, nodes, kubeadm_traces, api_sans=()):
         self.dir = directory
         self.nodes = nodes
         self.kubeadm_traces = kubeadm_traces
+        self.api_sans = api_sans
         self.procs = {}
         self.stopping = threading.Event()
         self.logs = os.path.join(directory, 'logs')
@@ -462,7 +467,7 @@ class Supervisor:
             binaries[name] = _asset(name)
             if binaries[name] is None:
                 raise RealKubeError('%s not built: run tests/cluster/realkube build' % name)
-        pki = _certificates(self.dir)
+        pki = _certificates(self.dir, self.api_sans)
         etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
         self.spawn('etcd', [
             binaries['etcd'], '--name', 'realkube', '--data-dir', os.path.join(self.dir, 'etcd'),
@@ -795,7 +800,8 @@ def _container_env(container, pod):
         elif 'fieldRef' in item.get('valueFrom', {}):
             field = item['valueFrom']['fieldRef']['fieldPath']
             env[item['name']] = {'metadata.name': pod['metadata']['name'],
-                                 'metadata.namespace': pod['metadata']['namespace']}.get(field, '')
+                                 'metadata.namespace': pod['metadata']['namespace'],
+                                 'spec.nodeName': pod.get('spec', {}).get('nodeName', '')}.get(field, '')
     return env
 
 
@@ -832,7 +838,8 @@ def _node_ready(api, name):
 def _serve(args):
     """The detached supervisor: start everything, write DIR/ready (or DIR/error), then serve."""
     directory = args.dir
-    supervisor = Supervisor(directory, [_parse_node(n) for n in args.node], not args.no_kubeadm_traces)
+    supervisor = Supervisor(directory, [_parse_node(n) for n in args.node], not args.no_kubeadm_traces,
+                            args.api_san)
 
     def on_term(*_):
         supervisor.stop_all()
@@ -863,8 +870,13 @@ def _parse_node(text):
     return (name, role == 'control-plane')
 
 
-def up(directory, nodes=(), kubeadm_traces=True, timeout=READY_TIMEOUT):
+def up(directory, nodes=(), kubeadm_traces=True, timeout=READY_TIMEOUT, api_sans=()):
     """Start a cluster in DIR (detached); return the kubeconfig path. Raises RealKubeError."""
+    for ip in api_sans:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise RealKubeError('bad --api-san %r: expected an IP address' % ip) from None
     directory = os.path.abspath(directory)
     os.makedirs(directory, exist_ok=True)
     if _supervisor_pid(directory):
@@ -878,6 +890,8 @@ def up(directory, nodes=(), kubeadm_traces=True, timeout=READY_TIMEOUT):
         argv += ['--node', name + (':control-plane' if control_plane else '')]
     if not kubeadm_traces:
         argv.append('--no-kubeadm-traces')
+    for ip in api_sans:
+        argv += ['--api-san', ip]
     with open(os.path.join(directory, 'supervisor.log'), 'ab') as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
                                 stdin=subprocess.DEVNULL, start_new_session=True)
@@ -945,19 +959,23 @@ def main(argv=None):
     up_parser.add_argument('--node', action='append', default=[], metavar='NAME[:control-plane]')
     up_parser.add_argument('--no-kubeadm-traces', action='store_true',
                            help='leave out what kubeadm leaves behind (ConfigMap kube-system/kubeadm-config)')
+    up_parser.add_argument('--api-san', action='append', default=[], metavar='IP',
+                           help='another IP address the API server certificate names (10.0.2.2 always is)')
     down_parser = sub.add_parser('down', help='stop the cluster in DIR')
     down_parser.add_argument('--dir', required=True)
     serve_parser = sub.add_parser('_serve')
     serve_parser.add_argument('--dir', required=True)
     serve_parser.add_argument('--node', action='append', default=[])
     serve_parser.add_argument('--no-kubeadm-traces', action='store_true')
+    serve_parser.add_argument('--api-san', action='append', default=[])
     args = parser.parse_args(argv)
     try:
         if args.command == 'build':
             build(force=args.force)
             chart_path()
         elif args.command == 'up':
-            kubeconfig = up(args.dir, [_parse_node(n) for n in args.node], not args.no_kubeadm_traces)
+            kubeconfig = up(args.dir, [_parse_node(n) for n in args.node], not args.no_kubeadm_traces,
+                            api_sans=args.api_san)
             print('kubeconfig %s' % kubeconfig, flush=True)
         elif args.command == 'down':
             down(args.dir)

@@ -137,6 +137,15 @@ class RealCluster:
             return pod if pod and pod.get('status', {}).get('phase') == 'Running' else None
         return self.wait_for('pod %s/%s Running' % (namespace, name), running)
 
+    def pod_for_cni(self, name, node, network=None, namespace='default'):
+        """A Pod bound to NODE (spec.nodeName: no scheduler) whose network tests/cluster/cnipod.py sets up: the
+        agent's IPAM and coordinator read it by namespace/name; NETWORK (a NAD's namespace/name) is its multus
+        default network, the one pools match with multusName. Returned as created (uid for K8S_POD_UID)."""
+        return self.create({'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {
+            'name': name, 'namespace': namespace,
+            'annotations': {'v1.multus-cni.io/default-network': network} if network else {}},
+            'spec': {'nodeName': node, 'containers': [{'name': 'app', 'image': 'registry.invalid/app:1'}]}})
+
     def install_spiderpool(self, default_cni='ipvlan-eth0'):
         """The real chart as role spiderpool installs it (the guide's values), the controller's webhooks
         serving, and the placeholder SpiderMultusConfig of the default network made by spiderpool-init."""

@@ -5,6 +5,7 @@ package tools
 
 import (
 	_ "github.com/spidernet-io/spiderpool/cmd/coordinator"
+	_ "github.com/spidernet-io/spiderpool/cmd/ifacer"
 	_ "github.com/spidernet-io/spiderpool/cmd/spiderpool"
 	_ "github.com/spidernet-io/spiderpool/cmd/spiderpool-agent"
 	_ "github.com/spidernet-io/spiderpool/cmd/spiderpool-controller"
