@@ -146,6 +146,8 @@ def test_apply_lifecycle_and_render_equals_apply(double, tmp_path):
     assert current['master-eth0-v4']['spec']['ips'] == ['172.31.199.185-172.31.199.189']
     assert current['master-eth0-v4']['spec']['gateway'] == '172.31.207.253'
     assert current['master-eth1-v6']['spec']['ips'] == ['2408:4005:3a1:a400::156-2408:4005:3a1:a400::157']
+    # The IPv6 default route's gateway (Subnet-Router anycast of the /64), accepted by the real webhook.
+    assert current['master-eth1-v6']['spec']['gateway'] == '2408:4005:3a1:a400::'
     assert current['worker-eth1-v4']['spec']['multusName'] == ['kube-system/ipvlan-eth1']
     assert 'stale SpiderIPPool busy-eth0-v4 kept: it still holds 172.31.199.101 (pod default/old-app)' in first.stdout + first.stderr
 
