@@ -11,7 +11,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.collections
 export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_ARGS ?=
 
-.PHONY: all env test sanity units integration lint demo bench clean
+.PHONY: all env test sanity units integration lint demo e2e bench clean
 
 all: test
 
@@ -38,6 +38,11 @@ lint: env
 
 demo: env
 	@tests/utils/demo.sh
+
+# The guide end to end on VM nodes (root, QEMU): E2E_WORLD=FILE, E2E_OUT=DIR (report.json there).
+e2e: env
+	tests/cluster/vmnodes build
+	$(PY) tests/e2e/run.py
 
 bench: env
 	$(PY) tests/benchmarks/run_all.py

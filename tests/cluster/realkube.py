@@ -508,6 +508,9 @@ class Supervisor:
             '--leader-elect=false', '--service-account-private-key-file', p('sa.key'), '--root-ca-file', p('ca.crt'),
             '--use-service-account-credentials=false', '--allocate-node-cidrs', '--cluster-cidr', POD_CIDR,
             '--service-cluster-ip-range', SERVICE_CIDR, '--node-cidr-mask-size', '24',
+            # kwok's node heartbeats come late on a loaded machine (VM nodes under software emulation):
+            # without this the node lifecycle controller marks every Pod NotReady, and kwok never undoes it.
+            '--node-monitor-grace-period', '10m',
             '--v', '1'])
         self.spawn('kube-scheduler', [binaries['kube-scheduler'], '--kubeconfig', kubeconfig, '--secure-port', '0',
                                       '--leader-elect=false', '--v', '1'])

@@ -56,7 +56,7 @@ CACHE = os.path.join(ROOT, '.cache', 'vmnodes')
 SUITE = 'bookworm'
 KERNEL_META = 'linux-image-cloud-amd64'
 PACKAGES = ('systemd-sysv', 'udev', 'openssh-server', 'python3', 'iproute2', 'kmod', 'iputils-ping', 'sudo',
-            'curl', 'busybox', 'procps')
+            'curl', 'busybox', 'procps', 'iptables')
 # Timers and units an instance does not need in a lab that lives for minutes.
 MASKED_UNITS = ('apt-daily.timer', 'apt-daily-upgrade.timer', 'e2scrub_all.timer', 'fstrim.timer',
                 'systemd-timesyncd.service', 'getty@tty1.service')
@@ -88,11 +88,10 @@ def log(message):
 
 
 def _run(argv, **kwargs):
-    kwargs.setdefault('check', True)
     kwargs.setdefault('capture_output', True)
     kwargs.setdefault('text', True)
     try:
-        return subprocess.run(argv, **kwargs)
+        return subprocess.run(argv, check=True, **kwargs)
     except subprocess.CalledProcessError as exc:
         tail = (exc.stderr or exc.stdout or '').strip().splitlines()[-3:]
         raise VmNodesError('%s failed (rc %d): %s' % (' '.join(argv[:4]), exc.returncode, ' | '.join(tail))) from None
@@ -531,12 +530,18 @@ class Lab:
             self.state['fabrics'][vpc_id] = {'router': fab, 'nat': nat, 'bridges': {}}
             for ns in (fab, nat):
                 _ns(ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0',
-                    'net.ipv4.conf.default.rp_filter=0')
+                    'net.ipv4.conf.default.rp_filter=0', 'net.ipv6.conf.all.forwarding=1')
             for bidx, vsw_id in enumerate(sorted(used[vpc_id])):
                 bridge = 'br%d' % bidx
                 cidr = ipaddress.ip_network(vsws[vsw_id]['cidr'])
                 _ns(fab, 'ip', 'link', 'add', bridge, 'type', 'bridge')
                 _ns(fab, 'ip', 'addr', 'add', '%s/%d' % (gateway(cidr), cidr.prefixlen), 'dev', bridge)
+                if vsws[vsw_id].get('ipv6_cidr'):
+                    # With forwarding on, the router also answers the subnet-router anycast address
+                    # (the prefix's first address), the gateway the IPv6 pools name.
+                    net6 = ipaddress.ip_network(vsws[vsw_id]['ipv6_cidr'])
+                    _ns(fab, 'ip', '-6', 'addr', 'add', '%s/%d' % (net6.broadcast_address - 2, net6.prefixlen),
+                        'dev', bridge, 'nodad')
                 _ns(fab, 'ip', 'link', 'set', bridge, 'up')
                 self.state['fabrics'][vpc_id]['bridges'][vsw_id] = bridge
             # router <-> NAT gateway, NAT gateway <-> Internet
@@ -588,8 +593,8 @@ class Lab:
         vmdir = os.path.join(self.dir, vm['name'])
         os.makedirs(vmdir, exist_ok=True)
         host_key = _ssh_keys(self.dir, vm['name'])
-        nics = ''.join('%s %s/%d %s\n' % (n['mac'], n['ip'], n['prefix'], n['gateway'] if n['index'] == 0 else '-')
-                       for n in vm['nics'])
+        nics = ''.join('%s %s/%d %s %s\n' % (n['mac'], n['ip'], n['prefix'], n['gateway'] if n['index'] == 0 else '-',
+                                             n['ipv6_cidr'] or '-') for n in vm['nics'])
         files = {'hostname': vm['hostname'].encode(), 'authorized_keys': _read(key + '.pub'),
                  'ssh_host_ed25519_key': _read(host_key), 'ssh_host_ed25519_key.pub': _read(host_key + '.pub'),
                  'nics': nics.encode(), 'lab': ('%s %s %s\n' % (vm['lab_mac'], vm['lab_addr'], self.state['host'])).encode()}
@@ -635,7 +640,7 @@ def _vm_records(world, chosen, lab_net, taken_ports):
             cidr = ipaddress.ip_network(vsw['cidr'])
             nics.append({'index': index, 'eni': eni.get('id'), 'mac': eni['mac'].lower(), 'ip': eni['primary_ip'],
                          'prefix': cidr.prefixlen, 'gateway': gateway(cidr), 'vswitch': vsw['id'], 'vpc': vsw['vpc'],
-                         'tap': 't%dn%d' % (number, index)})
+                         'tap': 't%dn%d' % (number, index), 'ipv6_cidr': vsw.get('ipv6_cidr')})
         port = _free_port()
         while port in taken_ports:
             port = _free_port()

@@ -63,6 +63,11 @@ fi
 # System tools the tests use (sanity's shellcheck); installed only when missing.
 missing=()
 command -v shellcheck >/dev/null || missing+=(shellcheck)
+# The CNI chain test (coordinator calls iptables) and the VM nodes of `make e2e`.
+command -v iptables >/dev/null || missing+=(iptables)
+for tool in qemu-system-x86_64:qemu-system-x86 mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs depmod:kmod nft:nftables ssh:openssh-client; do
+  command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing ${missing[*]}"

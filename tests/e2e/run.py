@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""`make e2e`: the guide end to end on real kernels.
+
+Phases (each timed into report.json):
+  emulator  the ECS/VPC emulator on E2E_WORLD
+  cluster   the real control plane and Spiderpool 1.2.2 controller (tests/cluster/realkube), one
+            Node per booted instance (named like its ECS hostname, InternalIP = primary ENI address)
+  nodes     the VM nodes and the VPC fabric (tests/cluster/vmnodes), following the emulator's state
+  site      playbooks/site.yml, unmodified, with the dynamic inventory of the world next to the VMs'
+            SSH inventory: preflight, enis, cni (ipvlan_cni over SSH, plugins from the lab's file
+            server), spiderpool (the real chart), networks, egress (NAT gateway, EIP, SNAT in the
+            emulator: the fabric's NAT host follows them); ccm and verify need kubelets and are left out
+  rerun     the same run again: it must change nothing
+  pods      on every VM, one pod per node x NIC network, wired by the real CNI chain from the
+            NetworkAttachmentDefinition the real controller generated (tests/cluster/cnipod.py), IPAM
+            by the real spiderpool plugin and agent
+  probes    underlay_verify's own probe plan and script in those pods; the macvlan negative control
+  report    E2E_OUT/report.json, report.md, report.html
+
+Environment: E2E_WORLD (default inventories/lab/world.yml), E2E_OUT (default out/e2e), E2E_KEEP=1
+leaves the lab running (stop it with tests/cluster/vmnodes down / realkube down on E2E_OUT/lab).
+Exit status 0 only when every required check passed.
+"""
+
+import contextlib
+import functools
+import http.server
+import ipaddress
+import json
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'cluster'))
+sys.path.insert(0, os.path.join(ROOT, '.collections'))  # ansible_collections.underlay.alicloud (make env links it)
+
+import realkube  # noqa: E402  pylint: disable=wrong-import-position
+import spideragent  # noqa: E402  pylint: disable=wrong-import-position
+import vmnodes  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.underlay.alicloud.plugins.module_utils import verify  # noqa: E402  pylint: disable=wrong-import-position
+
+VENV_BIN = os.path.join(ROOT, '.venv', 'bin')
+SITE = os.path.join(ROOT, 'playbooks', 'site.yml')
+CNIPOD = os.path.join(ROOT, 'tests', 'cluster', 'cnipod.py')
+POD_NAMESPACE = 'underlay-e2e'
+NODE_DIR = '/opt/underlay-e2e'
+CREDENTIALS = {'ALIBABA_CLOUD_ACCESS_KEY_ID': 'LTAIlabkey', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET': 'labsecret'}
+
+
+class E2EError(Exception):
+    """A phase failed; the message names it."""
+
+
+class Phases:
+    def __init__(self):
+        self.timings = {}
+        self.started = time.monotonic()
+
+    @contextlib.contextmanager
+    def phase(self, name):
+        print('== e2e: %s' % name, flush=True)
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.monotonic() - start, 1)
+            print('== e2e: %s took %.1f s' % (name, self.timings[name]), flush=True)
+
+
+def start_emulator(world, log_path):
+    handle = open(log_path, 'w', encoding='utf-8')  # pylint: disable=consider-using-with
+    proc = subprocess.Popen([os.path.join(VENV_BIN, 'python'), os.path.join(ROOT, 'tests', 'emulator', 'ecs_emulator.py'),
+                             '--world', world, '--listen', '127.0.0.1:0'], stdout=handle, stderr=subprocess.STDOUT)
+    handle.close()
+    for _ in range(200):
+        with open(log_path, encoding='utf-8') as read:
+            for line in read:
+                if line.startswith('listening on '):
+                    return proc, line.split()[-1]
+        if proc.poll() is not None:
+            raise E2EError('emulator: exited %s; log %s' % (proc.returncode, log_path))
+        time.sleep(0.05)
+    raise E2EError('emulator: no "listening on" line; log %s' % log_path)
+
+
+class FileServer(threading.Thread):
+    """The lab's file server (the VMs reach it through the host address of their user network)."""
+
+    def __init__(self, directory):
+        super().__init__(daemon=True)
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+        self.port = self.httpd.server_address[1]
+
+    def run(self):
+        self.httpd.serve_forever()
+
+
+def cluster_inventory(world, chosen, path):
+    """The dynamic inventory for the world's cluster: the lab's, pointed at the world's regions and tag."""
+    cluster = (chosen[0].get('tags') or {}).get('cluster')
+    config = {'plugin': 'underlay.alicloud.ecs', 'regions': sorted(world['regions']),
+              'filters': {'Status': 'Running'}, 'hostnames': ['hostname', 'instance_id'], 'strict': True,
+              'groups': {'kube_control_plane': "alicloud_tags.role | default('') == 'master'",
+                         'kube_node': "alicloud_tags.role | default('') != 'master'",
+                         'k8s_cluster': 'true'}}
+    if cluster:
+        config['filters']['Tag'] = [{'Key': 'cluster', 'Value': cluster}]
+    # Only the booted instances: the others have no node to run the node stage on.
+    config['filters']['InstanceIds'] = json.dumps([inst['id'] for inst in chosen])
+    with open(path, 'w', encoding='utf-8') as handle:
+        yaml.safe_dump(config, handle, sort_keys=False)
+    return path
+
+
+def run_site(env, inventories, variables, log_path, skip_tags):
+    argv = [os.path.join(VENV_BIN, 'ansible-playbook')]
+    for inventory in inventories:
+        argv += ['-i', inventory]
+    argv += ['-e', '@' + variables, '--skip-tags', skip_tags, SITE]
+    with open(log_path, 'w', encoding='utf-8') as handle:
+        proc = subprocess.run(argv, env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, check=False)
+    with open(log_path, encoding='utf-8') as handle:
+        output = handle.read()
+    recap = {}
+    if 'PLAY RECAP' in output:
+        for line in output.split('PLAY RECAP', 1)[1].splitlines()[1:]:
+            if ':' in line and 'ok=' in line:
+                host, counts = line.split(':', 1)
+                recap[host.strip()] = {k: int(v) for k, v in (item.split('=') for item in counts.split())}
+    return proc.returncode, recap
+
+
+class Node:
+    """A VM node over SSH, as the inventory of vmnodes describes it."""
+
+    def __init__(self, name, hostvars):
+        self.name = name
+        self.ssh = ['ssh', '-i', hostvars['ansible_ssh_private_key_file'], '-p', str(hostvars['ansible_port']),
+                    '-o', 'BatchMode=yes'] + shlex.split(hostvars['ansible_ssh_common_args']) + ['root@127.0.0.1']
+
+    def run(self, command, stdin=None, check=True, timeout=300):
+        proc = subprocess.run(self.ssh + [command], input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise E2EError('node %s: `%s` failed (rc %d): %s' % (self.name, command[:80], proc.returncode,
+                                                                 (proc.stderr or proc.stdout).strip()[-400:]))
+        return proc
+
+    def put_dir(self, local, remote):
+        tar = subprocess.run(['tar', '-C', local, '-czf', '-', '.'], capture_output=True, check=True).stdout
+        proc = subprocess.run(self.ssh + ['mkdir -p %s && tar -C %s -xzf -' % (remote, remote)], input=tar,
+                              capture_output=True, timeout=120, check=False)
+        if proc.returncode != 0:
+            raise E2EError('node %s: copying %s failed: %s' % (self.name, local, proc.stderr.decode()[-300:]))
+
+
+def wire_pods(api, kubeconfig, server, nodes, work):
+    """One pod per node x NAD of the underlay networks, wired by the real CNI chain; Pod-shaped dicts back."""
+    nads = [n for n in api.items('/apis/k8s.cni.cncf.io/v1/namespaces/kube-system/network-attachment-definitions')
+            if n['metadata']['name'].startswith('ipvlan-')]
+    if not nads:
+        raise E2EError('pods: the controller generated no ipvlan-* NetworkAttachmentDefinition')
+    api.request('POST', '/api/v1/namespaces', {'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': POD_NAMESPACE}})
+    pods = []
+    for node in nodes:
+        agent = spideragent.bundle(kubeconfig, node.name, server, os.path.join(work, 'agent-' + node.name))
+        node.put_dir(agent, NODE_DIR + '/agent')
+        node.run('%s/agent/run-agent.sh start' % NODE_DIR)
+        node.run('cat >%s/cnipod.py' % NODE_DIR, stdin=_read(CNIPOD))
+        for nad in nads:
+            nic = nad['metadata']['name'][len('ipvlan-'):]
+            name = 'e2e-%s-%s' % (node.name, nic)
+            network = 'kube-system/' + nad['metadata']['name']
+            code, pod = api.request('POST', '/api/v1/namespaces/%s/pods' % POD_NAMESPACE, {
+                'apiVersion': 'v1', 'kind': 'Pod',
+                'metadata': {'name': name, 'labels': {'app.kubernetes.io/name': 'underlay-e2e', 'underlay.alicloud/nic': nic},
+                             'annotations': {'v1.multus-cni.io/default-network': network}},
+                'spec': {'nodeName': node.name, 'containers': [{'name': 'probe', 'image': 'registry.invalid/probe:1'}]}})
+            if code != 201:
+                raise E2EError('pods: creating Pod %s failed (HTTP %s): %s' % (name, code, (pod or {}).get('message')))
+            node.run('cat >%s/%s.json' % (NODE_DIR, nic), stdin=nad['spec']['config'])
+            added = node.run('python3 %s/cnipod.py add --namespace %s --name %s --uid %s --netns %s --config %s/%s.json'
+                             % (NODE_DIR, POD_NAMESPACE, name, pod['metadata']['uid'], name, NODE_DIR, nic), check=False)
+            result = json.loads(added.stdout) if added.returncode == 0 and added.stdout.strip() else {}
+            ips = [entry['address'].split('/')[0] for entry in result.get('ips') or []]
+            pods.append({'metadata': {'name': name, 'namespace': POD_NAMESPACE, 'labels': {'underlay.alicloud/nic': nic},
+                                      'annotations': {'v1.multus-cni.io/default-network': network}},
+                         'spec': {'nodeName': node.name},
+                         'status': {'phase': 'Running' if ips else 'Failed', 'podIPs': [{'ip': ip} for ip in ips],
+                                    'message': '' if ips else (added.stderr or added.stdout).strip()[-300:]}})
+            print('   pod %s on %s: %s' % (name, network, ', '.join(ips) or 'CNI ADD failed: ' + pods[-1]['status']['message']),
+                  flush=True)
+    return pods
+
+
+def run_probes(plan, nodes):
+    """Each source pod's probe script (underlay_verify's own) inside its network namespace, in parallel."""
+    by_node = {node.name: node for node in nodes}
+    results = {}
+
+    def probe(src):
+        proc = by_node[src['node']].run('ip netns exec %s sh -s' % shlex.quote(src['name']), stdin=src['script'],
+                                        check=False, timeout=180)
+        results[src['name']] = {'stdout': proc.stdout} if proc.returncode == 0 else {'error': proc.stderr.strip()[-300:]}
+    threads = [threading.Thread(target=probe, args=(src,)) for src in plan['sources'] if src['probes']]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def macvlan_control(node, lab, world):
+    """The negative control: a macvlan pod (new MAC) on a free address of the node's first ENI; the VPC
+    (the fabric's filter) must drop it. Returns a check dict."""
+    vm = next(v for v in lab['vms'] if v['name'] == node.name)
+    nic = vm['nics'][0]
+    used = set()
+    for inst in vmnodes._instances(world):  # pylint: disable=protected-access
+        for eni in inst.get('enis') or []:
+            used.update([eni.get('primary_ip')] + list(eni.get('secondary_ips') or []))
+    cidr = ipaddress.ip_network('%s/%d' % (nic['ip'], nic['prefix']), strict=False)
+    address = next(str(a) for a in reversed(list(cidr.hosts())[:-3]) if str(a) not in used)
+    fabric = lab['fabrics'][nic['vpc']]['router']
+    before = _dropped(fabric)
+    # Set up first (a failure there is no evidence), then the probe alone decides.
+    node.run('ip netns add mvctl && ip link add mvctl0 link eth0 type macvlan mode bridge && ip link set mvctl0 netns mvctl && '
+             'ip -n mvctl addr add %s/%d dev mvctl0 && ip -n mvctl link set mvctl0 up' % (address, nic['prefix']))
+    proc = node.run('ip netns exec mvctl ping -c 2 -w 4 -W 2 %s' % nic['gateway'], check=False, timeout=60)
+    node.run('ip netns del mvctl')
+    dropped = _dropped(fabric) - before
+    ok = proc.returncode != 0 and dropped > 0
+    return {'check': 'macvlan-control', 'required': True, 'ok': ok,
+            'detail': 'macvlan pod %s (new MAC) on %s: ping of the gateway %s %s; the VPC filter dropped %d frame(s)'
+                      % (address, node.name, nic['gateway'], 'failed as expected' if proc.returncode else 'SUCCEEDED', dropped)}
+
+
+def _dropped(fabric_netns):
+    out = subprocess.run(['ip', 'netns', 'exec', fabric_netns, 'nft', '-j', 'list', 'counter', 'bridge', 'vpc', 'dropped'],
+                         capture_output=True, text=True, check=True).stdout
+    for item in json.loads(out)['nftables']:
+        if 'counter' in item:
+            return item['counter']['packets']
+    return 0
+
+
+def _read(path):
+    with open(path, encoding='utf-8') as handle:
+        return handle.read()
+
+
+def main():
+    world_file = os.path.abspath(os.environ.get('E2E_WORLD') or os.path.join(ROOT, 'inventories', 'lab', 'world.yml'))
+    out = os.path.abspath(os.environ.get('E2E_OUT') or os.path.join(ROOT, 'out', 'e2e'))
+    lab_dir = os.path.join(out, 'lab')
+    os.makedirs(out, exist_ok=True)
+    phases = Phases()
+    report = {'world': world_file, 'phases': phases.timings, 'checks': [], 'ok': False}
+    emulator = None
+    try:
+        with phases.phase('emulator'):
+            emulator, url = start_emulator(world_file, os.path.join(out, 'emulator.log'))
+        world = vmnodes._load_world(world_file)  # pylint: disable=protected-access
+        chosen = vmnodes.select_instances(world)
+        with phases.phase('cluster'):
+            lab_host = str(list(vmnodes._lab_net(world).hosts())[1])  # pylint: disable=protected-access
+            kubeconfig = realkube.up(os.path.join(lab_dir, 'cluster'), api_sans=[lab_host])
+            with open(kubeconfig, encoding='utf-8') as handle:
+                server = yaml.safe_load(handle)['clusters'][0]['cluster']['server']
+            api = realkube.Api(server, os.path.join(lab_dir, 'cluster', 'pki'), 'admin')
+            for inst in chosen:
+                realkube.add_node(api, inst.get('hostname') or inst['id'],
+                                  control_plane=(inst.get('tags') or {}).get('role') == 'master',
+                                  internal_ip=inst['enis'][0]['primary_ip'])
+        with phases.phase('nodes'):
+            vm_inventory = vmnodes.up(world_file, os.path.join(lab_dir, 'nodes'), [i['id'] for i in chosen], emulator=url)
+        files = FileServer(os.path.dirname(realkube.cni_tarball()[0]))
+        files.start()
+        tarball, tar_sha = realkube.cni_tarball()
+        env = dict(os.environ, ALIBABA_CLOUD_ECS_ENDPOINT=url, ALIBABA_CLOUD_VPC_ENDPOINT=url,
+                   ALIBABA_CLOUD_REGION_ID=sorted(world['regions'])[0], K8S_AUTH_KUBECONFIG=kubeconfig,
+                   ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'),
+                   ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'),
+                   PATH=os.pathsep.join([VENV_BIN, os.path.join(ROOT, '.cache', 'bin'), os.environ.get('PATH', '')]),
+                   **CREDENTIALS)
+        for proxy in ('HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'):
+            env.pop(proxy, None)
+        inventories = [cluster_inventory(world, chosen, os.path.join(out, 'cluster.alicloud_ecs.yml')), vm_inventory]
+        variables = os.path.join(out, 'vars.yml')
+        with open(variables, 'w', encoding='utf-8') as handle:
+            yaml.safe_dump({
+                'ipvlan_cni_plugins_url': 'http://%s:%d/%s' % (lab_host, files.port, os.path.basename(tarball)),
+                'ipvlan_cni_plugins_checksum': tar_sha,
+                'spiderpool_chart_source': 'local', 'spiderpool_chart_path': realkube.chart_path(),
+                'spiderpool_wait_timeout': int(os.environ.get('E2E_WAIT', '180')), 'spiderpool_coordinator_retries': 60, 'spiderpool_coordinator_delay': 1,
+                'alicloud_egress_enabled': True,
+            }, handle)
+        skip = 'ccm,verify'
+        with phases.phase('site'):
+            rc, recap = run_site(env, inventories, variables, os.path.join(out, 'site.log'), skip)
+            report['site'] = {'rc': rc, 'recap': recap}
+            if rc != 0:
+                raise E2EError('site.yml failed (rc %d): see %s' % (rc, os.path.join(out, 'site.log')))
+        with phases.phase('rerun'):
+            rc, recap = run_site(env, inventories, variables, os.path.join(out, 'site-rerun.log'), skip)
+            report['rerun'] = {'rc': rc, 'recap': recap}
+            changed = {h: c.get('changed') for h, c in recap.items() if c.get('changed')}
+            report['checks'].append({'check': 'idempotence', 'required': True, 'ok': rc == 0 and not changed,
+                                     'detail': 'second site.yml run: rc %d, changed %s' % (rc, changed or 0)})
+        lab = vmnodes._load_state(os.path.join(lab_dir, 'nodes'))  # pylint: disable=protected-access
+        with open(vm_inventory, encoding='utf-8') as handle:
+            nodes = [Node(name, hostvars) for name, hostvars in yaml.safe_load(handle)['all']['hosts'].items()]
+        with phases.phase('pods'):
+            # Before the pods: an ipvlan master cannot also carry a macvlan.
+            report['checks'].append(macvlan_control(nodes[0], lab, world))
+            node_server = 'https://%s:%s' % (lab_host, server.rsplit(':', 1)[1])
+            pods = wire_pods(api, kubeconfig, node_server, nodes, os.path.join(out, 'work'))
+        with phases.phase('probes'):
+            plan = verify.build_plan(pods, api.items('/api/v1/nodes'), [], {
+                'flavor': 'netshoot', 'egress_url': 'http://%s/' % lab['internet'], 'ipv6': True})
+            executed = run_probes(plan, nodes)
+            pools = api.items('/apis/spiderpool.spidernet.io/v2beta1/spiderippools')
+            verification = verify.build_report(plan, executed, pools, options={
+                'required': ['pool', 'node', 'pod', 'ipv6', 'egress'], 'title': 'Underlay connectivity (make e2e)',
+                'generated': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())})
+            report['verification'] = verification
+            report['checks'].append({'check': 'connectivity', 'required': True, 'ok': verification['result'] == 'pass',
+                                     'detail': '; '.join(verify.summary_lines(verification))})
+            for name, text in (('report.md', verify.render_markdown(verification)), ('report.html', verify.render_html(verification))):
+                with open(os.path.join(out, name), 'w', encoding='utf-8') as handle:
+                    handle.write(text)
+        report['ok'] = all(c['ok'] for c in report['checks'] if c['required'])
+    except (E2EError, vmnodes.VmNodesError, realkube.RealKubeError) as exc:
+        report['error'] = str(exc)
+        print('e2e: %s' % exc, file=sys.stderr)
+    finally:
+        report['phases']['total'] = round(time.monotonic() - phases.started, 1)
+        with open(os.path.join(out, 'report.json'), 'w', encoding='utf-8') as handle:
+            json.dump(report, handle, indent=2)
+        if os.environ.get('E2E_KEEP') != '1':
+            vmnodes.down(os.path.join(lab_dir, 'nodes'))
+            realkube.down(os.path.join(lab_dir, 'cluster'))
+            if emulator:
+                emulator.terminate()
+                emulator.wait()
+    print('e2e: report %s (%s)' % (os.path.join(out, 'report.json'), 'ok' if report['ok'] else 'FAILED'))
+    return 0 if report['ok'] else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
