@@ -141,7 +141,7 @@ def _module_order(modroot, roots):
     deps = {}
     with open(os.path.join(modroot, 'modules.dep'), encoding='utf-8') as handle:
         for line in handle:
-            path, _, rest = line.partition(':')
+            path, rest = line.split(':', 1)
             deps[os.path.basename(path)[:-3]] = (path, [os.path.basename(p)[:-3] for p in rest.split()])
     order = []
 
@@ -210,7 +210,7 @@ def build(force=False):
         for name, path in order:
             with open(os.path.join(modroot, path), 'rb') as handle:
                 entries.append(('lib/modules/%s.ko' % name, 0o100644, handle.read()))
-        entries.append(('lib/modules/order', 0o100644, ''.join(name + '\n' for name, _ in order).encode()))
+        entries.append(('lib/modules/order', 0o100644, ''.join(entry[0] + '\n' for entry in order).encode()))
         with open(os.path.join(tmp, 'initrd.img'), 'wb') as handle:
             handle.write(_cpio(entries))
         shutil.copy(os.path.join(kroot, 'boot', 'vmlinuz-' + version), os.path.join(tmp, 'vmlinuz'))
@@ -397,7 +397,7 @@ def _set_elements(pairs):
 
 def render_filter(pairs4, pairs6):
     """The VPC's anti-spoofing filter: a frame from a tap passes only with an ENI's MAC/IP pair."""
-    macs = sorted({mac for mac, _ in pairs4 | pairs6})
+    macs = sorted({pair[0] for pair in pairs4 | pairs6})
     lines = [
         'table bridge vpc', 'delete table bridge vpc', 'table bridge vpc {',
         '  counter dropped {}',
@@ -424,9 +424,11 @@ def render_nat(snat, uplink_dev):
              '  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;']
     lines += ['    oifname "%s" ip saddr %s snat to %s' % (uplink_dev, cidr, snat_ip) for cidr, snat_ip in snat]
     lines += ['  }', '  chain forward {', '    type filter hook forward priority 0; policy accept;',
-              '    ct state established,related accept',
-              # Like the VPC: no SNAT entry for the source, no way out.
-              '    oifname "%s" ct status != snat counter drop' % uplink_dev, '  }', '}']
+              '    ct state established,related accept']
+    if snat:
+        lines.append('    oifname "%s" ip saddr { %s } accept' % (uplink_dev, ', '.join(sorted({rule[0] for rule in snat}))))
+    # Like the VPC: no SNAT entry for the source, no way out.
+    lines += ['    oifname "%s" counter drop' % uplink_dev, '  }', '}']
     return '\n'.join(lines) + '\n'
 
 
@@ -583,7 +585,7 @@ class Lab:
                 _ns(fabric['router'], 'ip', 'route', 'del', 'default')
             _nft(fabric['nat'], render_nat(vpc['snat'], 'inet0'))
             inet = '%s-inet' % self.state['lab']
-            for _, snat_ip in vpc['snat']:
+            for snat_ip in sorted({rule[1] for rule in vpc['snat']}):
                 _ns(inet, 'ip', 'route', 'replace', '%s/32' % snat_ip, 'via', fabric['natgw_uplink'])
             log('fabric %s: %d IPv4 and %d IPv6 MAC/IP pairs, %d SNAT entries%s'
                 % (vpc_id, len(vpc['pairs4']), len(vpc['pairs6']), len(vpc['snat']), '' if vpc['nat'] else ', no NAT gateway'))
@@ -739,7 +741,7 @@ def up(world_file, directory, instances=(), emulator=None, max_nodes=DEFAULT_MAX
 def _kill(pid):
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
-    for _ in range(50):
+    for _attempt in range(50):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

@@ -79,7 +79,7 @@ def start_emulator(world, log_path):
     proc = subprocess.Popen([os.path.join(VENV_BIN, 'python'), os.path.join(ROOT, 'tests', 'emulator', 'ecs_emulator.py'),
                              '--world', world, '--listen', '127.0.0.1:0'], stdout=handle, stderr=subprocess.STDOUT)
     handle.close()
-    for _ in range(200):
+    for _attempt in range(200):
         with open(log_path, encoding='utf-8') as read:
             for line in read:
                 if line.startswith('listening on '):
@@ -300,6 +300,9 @@ def main():
                 'ipvlan_cni_plugins_checksum': tar_sha,
                 'spiderpool_chart_source': 'local', 'spiderpool_chart_path': realkube.chart_path(),
                 'spiderpool_wait_timeout': int(os.environ.get('E2E_WAIT', '180')), 'spiderpool_coordinator_retries': 60, 'spiderpool_coordinator_delay': 1,
+                # Every ENI of an IPv6 vSwitch gets IPv6 addresses: a dual-stack network needs both families
+                # on every node (the lab's worker2 starts without), and the fabric follows the assignment.
+                'alicloud_enis_ipv6_per_eni': 2,
                 'alicloud_egress_enabled': True,
             }, handle)
         skip = 'ccm,verify'
