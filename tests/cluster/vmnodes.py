@@ -286,7 +286,9 @@ def select_instances(world, wanted=(), max_nodes=DEFAULT_MAX_NODES):
         by_id = {inst['id']: inst for inst in instances}
         unknown = [i for i in wanted if i not in by_id]
         if unknown:
-            raise VmNodesError('unknown instance %s: the world has %s' % (', '.join(unknown), ', '.join(sorted(by_id))))
+            known = sorted(by_id)
+            raise VmNodesError('unknown instance %s: the world has %s%s' % (
+                ', '.join(unknown), ', '.join(known[:10]), ' and %d more' % (len(known) - 10) if len(known) > 10 else ''))
         chosen = [by_id[i] for i in wanted]
         stopped = [i['id'] for i in chosen if i.get('status', 'Running') != 'Running']
         if stopped:
