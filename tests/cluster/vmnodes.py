@@ -484,7 +484,7 @@ def _vm_initrd(base, target, files):
         handle.write(_cpio([('vm', 0o40755, None)] + [('vm/' + k, 0o100600, v) for k, v in files.items()]))
 
 
-def _fetch_state(url):
+def fetch_state(url):
     with urllib.request.urlopen(url.rstrip('/') + '/_emulator/state', timeout=5) as resp:
         return json.load(resp)
 
@@ -638,6 +638,11 @@ def _vm_records(world, chosen, lab_net, taken_ports):
     for number, inst in enumerate(chosen):
         nics = []
         for index, eni in enumerate(inst['enis']):
+            missing = [key for key in ('mac', 'primary_ip', 'vswitch') if not eni.get(key)]
+            if missing or not inst.get('id'):
+                raise VmNodesError('instance %s: ENI %d has no %s in the world file (generated values exist only in the '
+                                   'emulator: give --emulator URL)' % (inst.get('id') or inst.get('name'), index,
+                                                                       ', '.join(missing or ['instance id'])))
             vsw = vsws.get(eni['vswitch'])
             if vsw is None:
                 raise VmNodesError('instance %s: ENI %s is in unknown vSwitch %s' % (inst['id'], eni.get('id'), eni['vswitch']))
@@ -698,7 +703,7 @@ def up(world_file, directory, instances=(), emulator=None, max_nodes=DEFAULT_MAX
     world = _load_world(world_file)
     if emulator:
         try:
-            world = _fetch_state(emulator)
+            world = fetch_state(emulator)
         except OSError as exc:
             raise VmNodesError('emulator %s does not answer: %s' % (emulator, exc)) from None
     chosen = select_instances(world, instances, max_nodes)
@@ -776,7 +781,7 @@ def _sync(directory):
     previous = None
     while True:
         try:
-            previous = lab.apply_plan(_fetch_state(state['emulator']), previous)
+            previous = lab.apply_plan(fetch_state(state['emulator']), previous)
         except (OSError, ValueError, VmNodesError) as exc:
             log('sync: %s' % exc)
         time.sleep(SYNC_SECONDS)

@@ -267,7 +267,8 @@ def main():
     try:
         with phases.phase('emulator'):
             emulator, url = start_emulator(world_file, os.path.join(out, 'emulator.log'))
-        world = vmnodes._load_world(world_file)  # pylint: disable=protected-access
+        # The emulator's state: a world file may leave ids, MACs and addresses to be generated.
+        world = vmnodes.fetch_state(url)
         chosen = vmnodes.select_instances(world)
         with phases.phase('cluster'):
             lab_host = str(list(vmnodes._lab_net(world).hosts())[1])  # pylint: disable=protected-access
