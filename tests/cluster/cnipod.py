@@ -40,7 +40,11 @@ def _version(text):
 def load_chain(path):
     """(name, cniVersion, [plugin configurations]) of a configuration list or of a single configuration."""
     with open(path, encoding='utf-8') as handle:
-        config = json.load(handle)
+        text = handle.read()
+    try:
+        config = json.loads(text)
+    except ValueError as exc:
+        raise CniError('%s is no CNI configuration (%s): is the NAD a placeholder without config?' % (path, exc)) from None
     plugins = config['plugins'] if 'plugins' in config else [config]
     return config['name'], config.get('cniVersion', '0.3.1'), plugins
 

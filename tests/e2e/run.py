@@ -163,10 +163,13 @@ class Node:
 
 def wire_pods(api, kubeconfig, server, nodes, work):
     """One pod per node x NAD of the underlay networks, wired by the real CNI chain; Pod-shaped dicts back."""
+    # The networks that have pools (a chart placeholder without pools, e.g. eth0 when the primary ENIs
+    # carry no secondary addresses, is no underlay network).
+    nics = verify.nics_from_pools(api.items('/apis/spiderpool.spidernet.io/v2beta1/spiderippools'))
     nads = [n for n in api.items('/apis/k8s.cni.cncf.io/v1/namespaces/kube-system/network-attachment-definitions')
-            if n['metadata']['name'].startswith('ipvlan-')]
+            if n['metadata']['name'] in ['ipvlan-' + nic for nic in nics]]
     if not nads:
-        raise E2EError('pods: the controller generated no ipvlan-* NetworkAttachmentDefinition')
+        raise E2EError('pods: no NetworkAttachmentDefinition for the pools\' networks (%s)' % (', '.join(nics) or 'no pools'))
     api.request('POST', '/api/v1/namespaces', {'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': POD_NAMESPACE}})
     pods = []
     for node in nodes:
