@@ -12,6 +12,7 @@ Every inconsistency raises PlanError with one line naming the values involved.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import ipaddress
 import re
@@ -321,6 +322,44 @@ def multus_config(iface, name, options):
     }
 
 
+def _pool_pattern(options, iface, family):
+    """``pool_name_template`` with '*' for the node, ENI and instance, normalised as dns_name does the
+    names but keeping '*': only [a-z0-9*-] remain, where fnmatch and Go's filepath.Match agree."""
+    try:
+        raw = options['pool_name_template'].format(node='*', interface=iface, family=family, eni='*', instance='*')
+    except (KeyError, IndexError, ValueError, TypeError):
+        return None
+    return re.sub(r'\*{2,}', '*', re.sub(r'-{2,}', '-', re.sub(r'[^a-z0-9*-]+', '-', str(raw).lower())).strip('-'))
+
+
+def _multus_pools(options, iface, multus_ref, pools):
+    """The interface's pools per family for its SpiderMultusConfig (``spec.ipvlan.ippools``).
+
+    Without them Spiderpool's IPAM falls back to the cluster's default pools of every enabled family, so
+    in a dual-stack cluster a pod on an IPv4-only interface fails with "all IPv6 IPPools filtered out".
+    A family gets an entry only when the interface has pools of it. The entry is a wildcard of the name
+    template (Spiderpool 1.2.2 expands it with filepath.Match over the pools of that family,
+    ``ParseWildcardPoolNameList``), which keeps the config the same when nodes join or leave; the plain
+    sorted names are used when some of the interface's pool names do not fit the wildcard (truncated
+    long names), when it would also match a planned pool of another interface, or when the template
+    does not put the interface into the name.
+    """
+    out = {}
+    for family in (4, 6):
+        same_family = [p for p in pools if p['spec']['ipVersion'] == family]
+        names = sorted(p['metadata']['name'] for p in same_family if p['spec']['multusName'] == [multus_ref])
+        if not names:
+            continue
+        others = [p['metadata']['name'] for p in same_family if p['spec']['multusName'] != [multus_ref]]
+        pattern, any_interface = (_pool_pattern(options, interface, family) for interface in (iface, '*'))
+        # The wildcard must name the interface (else a pool another interface gains later would match)
+        # and select exactly this interface's pools of the family among the planned ones.
+        fits = (pattern and '*' in pattern and pattern != any_interface and all(fnmatch.fnmatchcase(name, pattern) for name in names)
+                and not any(fnmatch.fnmatchcase(name, pattern) for name in others))
+        out['ipv%d' % family] = [pattern] if fits else names
+    return out
+
+
 def ip_pool(name, node, iface, eni, family, network, intervals, multus_name, options):
     """One SpiderIPPool for a node, an interface and an IP family."""
     spec = {
@@ -395,6 +434,14 @@ def plan(hosts, options=None):
                 pools[name] = ip_pool(name, node, iface, eni, family, network, intervals, multus_name, options)
     pool_list = [pools[name] for name in sorted(pools)]
     _check_overlaps(pool_list)
+    for multus_name, config in multus.items():
+        ippools = _multus_pools(options, multus_keys[multus_name], '%s/%s' % (options['namespace'], multus_name), pool_list)
+        given = config['spec']['ipvlan'].get('ippools') or {}
+        if not isinstance(given, Mapping):
+            raise PlanError('ipvlan_options.ippools for interface %s must be a mapping {ipv4: [...], ipv6: [...]}, got %r'
+                            % (multus_keys[multus_name], given))
+        ippools.update(given)      # keys set in ipvlan_options win
+        config['spec']['ipvlan']['ippools'] = ippools
     multus_list = [multus[name] for name in sorted(multus)]
     summary = {
         'nodes': len(nodes),

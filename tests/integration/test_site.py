@@ -13,6 +13,7 @@ spiderpool-controller's SpiderCoordinator status (CoordinatorController) and the
 the verification probes (Network). Render mode runs site.yml against no cluster at all.
 """
 import base64
+import fnmatch
 import hashlib
 import ipaddress
 import json
@@ -90,12 +91,28 @@ def pools_as_expected(objects):
 
 
 def multus_as_expected(objects):
+    """(namespace, cniType, ipvlan master, has customCNI, ipvlan ippools without the CRD default matchMasterSubnet: false)."""
+    def ippools(spec):
+        pools = dict((spec.get('ipvlan') or {}).get('ippools') or {})
+        if pools.get('matchMasterSubnet') is False:
+            del pools['matchMasterSubnet']
+        return pools
     return {m['metadata']['name']: (m['metadata']['namespace'], m['spec']['cniType'], m['spec'].get('ipvlan', {}).get('master'),
-                                    'customCNI' in m['spec']) for m in objects}
+                                    'customCNI' in m['spec'], ippools(m['spec'])) for m in objects}
 
 
-EXPECTED_MULTUS = {'ipvlan-eth0': ('kube-system', 'ipvlan', ['eth0'], False),
-                   'ipvlan-eth1': ('kube-system', 'ipvlan', ['eth1'], False)}
+# eth0's vSwitch has no IPv6: its pods ask for IPv4 only; eth1 is dual-stack. The wildcards cover
+# every node's pool of the interface (expected_pools()).
+EXPECTED_MULTUS = {'ipvlan-eth0': ('kube-system', 'ipvlan', ['eth0'], False, {'ipv4': ['*-eth0-v4']}),
+                   'ipvlan-eth1': ('kube-system', 'ipvlan', ['eth1'], False, {'ipv4': ['*-eth1-v4'], 'ipv6': ['*-eth1-v6']})}
+
+
+def test_expected_multus_ippools_select_exactly_the_expected_pools():
+    for name, (_ns, _cni, _master, _custom, ippools) in EXPECTED_MULTUS.items():
+        for family in (4, 6):
+            selected = {p for pattern in ippools.get('ipv%d' % family, []) for p in expected_pools() if fnmatch.fnmatchcase(p, pattern)}
+            assert selected == {p for p, spec in expected_pools().items()
+                                if spec['multusName'] == ['kube-system/' + name] and p.endswith('-v%d' % family)}
 
 
 def assert_no_secret(text, where):

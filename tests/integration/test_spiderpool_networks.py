@@ -140,6 +140,17 @@ def test_apply_lifecycle_and_render_equals_apply(double, tmp_path):
     nad = json.loads(double.get('NetworkAttachmentDefinition', 'ipvlan-eth1', 'kube-system')['spec']['config'])
     assert [p['type'] for p in nad['plugins']] == ['ipvlan', 'coordinator']
     assert nad['plugins'][0]['master'] == 'eth1' and nad['plugins'][0]['ipam']['type'] == 'spiderpool'
+    # The pools of each interface, as wildcards: accepted by the real webhook, stored as sent (plus the
+    # CRD default matchMasterSubnet: false), and turned by the real controller into the IPAM's
+    # default_ipv4_ippool / default_ipv6_ippool of the NAD. eth0 has no IPv6 pool: no IPv6 entry.
+    stored = smcs(double)
+    assert stored['ipvlan-eth0']['spec']['ipvlan']['ippools'] == {'ipv4': ['*-eth0-v4'], 'matchMasterSubnet': False}
+    assert stored['ipvlan-eth1']['spec']['ipvlan']['ippools'] == {'ipv4': ['*-eth1-v4'], 'ipv6': ['*-eth1-v6'],
+                                                                  'matchMasterSubnet': False}
+    ipam = {name: json.loads(double.get('NetworkAttachmentDefinition', name, 'kube-system')['spec']['config'])['plugins'][0]['ipam']
+            for name in ('ipvlan-eth0', 'ipvlan-eth1')}
+    assert ipam['ipvlan-eth0'] == {'type': 'spiderpool', 'default_ipv4_ippool': ['*-eth0-v4']}
+    assert ipam['ipvlan-eth1'] == {'type': 'spiderpool', 'default_ipv4_ippool': ['*-eth1-v4'], 'default_ipv6_ippool': ['*-eth1-v6']}
     current = pools(double)
     assert sorted(current) == ['busy-eth0-v4', 'hand-made', 'master-eth0-v4', 'master-eth1-v4', 'master-eth1-v6',
                                'worker-eth0-v4', 'worker-eth1-v4']
@@ -173,12 +184,24 @@ def test_apply_lifecycle_and_render_equals_apply(double, tmp_path):
     kubectl = subprocess.run([os.path.join(VENV_BIN, 'kubectl'), 'kustomize', str(render)], capture_output=True, text=True, check=True)
     assert len([d for d in yaml.safe_load_all(kubectl.stdout) if d]) == 7
 
-    # 4. A new secondary IP on worker's eth0 grows its pool.
+    # 4. A new secondary IP on worker's eth0 grows its pool; a node joins with both interfaces (eth1
+    #    dual-stack): its pools are created, the multus configs are not written (their wildcards match them).
     eni_of(inventory, 'worker', 0)['secondary_ips'].append('172.31.199.195')
+    joined = copy.deepcopy(host_vars(inventory, 'worker'))
+    joined.update(alicloud_instance_id='i-bp1worker2', alicloud_hostname='worker-2')
+    joined['alicloud_enis'][0].update(id='eni-bp1x0', mac='00:16:3e:00:00:05', primary_ip='172.31.199.196', secondary_ips=['172.31.199.197'])
+    joined['alicloud_enis'][1].update(id='eni-bp1x1', mac='00:16:3e:00:00:06', primary_ip='192.168.0.153', secondary_ips=['192.168.0.166'],
+                                      ipv6_ips=['2408:4005:3a1:a400::166'])
+    inventory['all']['children']['k8s_cluster']['children']['kube_node']['hosts']['worker-2'] = joined
     path = write_inventory(tmp_path, inventory)
+    versions = {name: smc['metadata']['resourceVersion'] for name, smc in smcs(double).items()}
+    double.reset_stats()
     third = ok(playbook(path, env))
     assert third.changed == 1
     assert pools(double)['worker-eth0-v4']['spec']['ips'] == ['172.31.199.190-172.31.199.195']
+    assert {'worker-2-eth0-v4', 'worker-2-eth1-v4', 'worker-2-eth1-v6'} <= set(pools(double))
+    assert {name: smc['metadata']['resourceVersion'] for name, smc in smcs(double).items()} == versions
+    assert [k for k in double.request_counts()['requests'] if 'spidermultusconfigs' in k and not k.startswith('list ')] == []
 
     # 5. An IP a pod holds disappears from the ENI: refused, naming IP and pod; nothing changes.
     set_allocated(double, 'worker-eth0-v4', {'172.31.199.193': 'default/test-app-1-x7k2p'})

@@ -2,6 +2,7 @@
 # Copyright: underlay.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 import copy
+import fnmatch
 import ipaddress
 import re
 
@@ -82,7 +83,8 @@ def test_guide_topology_gives_exactly_its_four_pools():
         {'apiVersion': 'spiderpool.spidernet.io/v2beta1', 'kind': 'SpiderMultusConfig',
          'metadata': {'name': 'ipvlan-%s' % i, 'namespace': 'kube-system',
                       'labels': {'app.kubernetes.io/managed-by': 'underlay.alicloud', 'underlay.alicloud/interface': i}},
-         'spec': {'cniType': 'ipvlan', 'enableCoordinator': True, 'ipvlan': {'master': [i]}}}
+         'spec': {'cniType': 'ipvlan', 'enableCoordinator': True,
+                  'ipvlan': {'master': [i], 'ippools': {'ipv4': ['*-%s-v4' % i]}}}}
         for i in ('eth0', 'eth1')
     ]
     assert [o['metadata']['name'] for o in result['objects']] == ['ipvlan-eth0', 'ipvlan-eth1'] + sorted(pools)
@@ -199,10 +201,12 @@ def test_options_shape_the_objects():
     assert pools['master-eth1']['metadata']['labels']['cluster'] == 'lab'
     smc = {m['metadata']['name']: m for m in result['multus_configs']}
     assert smc['underlay-eth0']['metadata']['namespace'] == 'spiderpool'
-    assert smc['underlay-eth0']['spec']['ipvlan'] == {'master': ['eth0'], 'mtu': 1400}
-    assert smc['underlay-eth1']['spec']['ipvlan'] == {'master': ['eth1'], 'mtu': 9000, 'rdmaResourceName': 'rdma'}
+    assert smc['underlay-eth0']['spec']['ipvlan'] == {'master': ['eth0'], 'mtu': 1400, 'ippools': {'ipv4': ['*-eth0']}}
+    assert smc['underlay-eth1']['spec']['ipvlan'] == {'master': ['eth1'], 'mtu': 9000, 'rdmaResourceName': 'rdma',
+                                                      'ippools': {'ipv4': ['*-eth1']}}
     vlan = plan(guide_hosts(), {'vlan_id': 12, 'enable_coordinator': False})['multus_configs'][0]['spec']
-    assert vlan == {'cniType': 'ipvlan', 'enableCoordinator': False, 'ipvlan': {'master': ['eth0'], 'vlanID': 12}}
+    assert vlan == {'cniType': 'ipvlan', 'enableCoordinator': False,
+                    'ipvlan': {'master': ['eth0'], 'vlanID': 12, 'ippools': {'ipv4': ['*-eth0-v4']}}}
     # The ownership label cannot be overridden by user labels.
     assert plan(guide_hosts(), {'labels': {'app.kubernetes.io/managed-by': 'someone'}})['ippools'][0]['metadata']['labels'][
         'app.kubernetes.io/managed-by'] == 'underlay.alicloud'
@@ -372,3 +376,116 @@ def test_ipv6_pool_gateway_is_the_subnet_router_anycast_address(v6_cidr, gateway
     assert ipaddress.ip_address(gateway) in ipaddress.ip_network(pool['spec']['subnet'])
     assert not verify.pool_contains(pool, gateway) and verify.pool_contains(pool, prefix + '::1')
     assert_valid(result['objects'])
+
+
+# -- spec.ipvlan.ippools of the SpiderMultusConfigs (the pools a pod's interface uses)
+
+def dual_stack_hosts(*names):
+    """Nodes with eth0 IPv4 only (its vSwitch has no IPv6) and eth1 dual-stack, as in the lab world."""
+    hosts = []
+    for index, name in enumerate(names):
+        hosts.append(host(name, 'i-%s' % name, [
+            eni('eni-%s0' % name, '00:16:3e:00:%02x:00' % index, 0, '172.31.192.0/20', '172.31.193.%d' % (10 * index + 1),
+                ['172.31.193.%d' % (10 * index + 2)], kind='Primary'),
+            eni('eni-%s1' % name, '00:16:3e:00:%02x:01' % index, 1, '192.168.0.0/24', '192.168.0.%d' % (10 * index + 1),
+                ['192.168.0.%d' % (10 * index + 2)], ipv6_cidr='2408:4005:3a1:a400::/64',
+                ipv6=['2408:4005:3a1:a400::%x' % (index + 0x100)]),
+        ]))
+    return hosts
+
+
+def multus_ippools(result):
+    return {m['spec']['ipvlan']['master'][0]: m['spec']['ipvlan']['ippools'] for m in result['multus_configs']}
+
+
+def test_multus_ippools_name_the_families_the_interface_has_as_wildcards():
+    result = plan(dual_stack_hosts('master', 'worker'))
+    assert sorted(pools_by_name(result)) == ['master-eth0-v4', 'master-eth1-v4', 'master-eth1-v6',
+                                             'worker-eth0-v4', 'worker-eth1-v4', 'worker-eth1-v6']
+    # eth0 has no IPv6 pool anywhere: no ipv6 entry, so the IPAM asks for no IPv6 address there.
+    assert multus_ippools(result) == {'eth0': {'ipv4': ['*-eth0-v4']},
+                                      'eth1': {'ipv4': ['*-eth1-v4'], 'ipv6': ['*-eth1-v6']}}
+    assert_valid(result['objects'])
+    # What each wildcard selects (Spiderpool: filepath.Match over the pools of that family), here
+    # with fnmatch, which agrees with it on [a-z0-9*-]: exactly the interface's pools of the family.
+    for iface, families in multus_ippools(result).items():
+        for key, (pattern,) in families.items():
+            family = int(key[-1])
+            assert sorted(n for n, p in pools_by_name(result).items() if p['spec']['ipVersion'] == family and fnmatch.fnmatchcase(n, pattern)) \
+                == sorted(n for n, p in pools_by_name(result).items()
+                          if p['spec']['ipVersion'] == family and p['spec']['multusName'] == ['kube-system/ipvlan-%s' % iface])
+    # IPv6 only on a single node of eth1 is enough for the ipv6 entry; families=[4] drops it.
+    one_v6 = dual_stack_hosts('master', 'worker')
+    one_v6[1]['alicloud_enis'][1]['ipv6_ips'] = []
+    assert multus_ippools(plan(one_v6))['eth1'] == {'ipv4': ['*-eth1-v4'], 'ipv6': ['*-eth1-v6']}
+    assert multus_ippools(plan(dual_stack_hosts('master'), {'families': [4]})) == {'eth0': {'ipv4': ['*-eth0-v4']},
+                                                                                   'eth1': {'ipv4': ['*-eth1-v4']}}
+    # An IPv6-only interface gets only ipv6.
+    v6_only = dual_stack_hosts('master')
+    v6_only[0]['alicloud_enis'][1]['secondary_ips'] = []
+    assert multus_ippools(plan(v6_only))['eth1'] == {'ipv6': ['*-eth1-v6']}
+
+
+def test_multus_config_does_not_change_when_a_node_joins_or_leaves():
+    before = plan(dual_stack_hosts('master', 'worker'))
+    joined = plan(dual_stack_hosts('master', 'worker', 'worker-2'))
+    left = plan(dual_stack_hosts('master'))
+    assert len(joined['ippools']) == 9 and len(left['ippools']) == 3
+    assert joined['multus_configs'] == before['multus_configs'] == left['multus_configs']
+
+
+def test_multus_wildcard_follows_the_names_normalisation():
+    # Upper case and characters a DNS name cannot hold are normalised in the pattern as in the names.
+    hosts = guide_hosts()
+    for facts in hosts:
+        facts['spiderpool_networks_interface_map'] = {facts['alicloud_enis'][1]['id']: 'Eth1.100'}
+    result = plan(hosts, {'pool_name_template': 'Pool_{node}__{interface}.V{family}'})
+    assert sorted(pools_by_name(result)) == ['pool-master-eth0-v4', 'pool-master-eth1-100-v4', 'pool-worker-eth0-v4', 'pool-worker-eth1-100-v4']
+    assert multus_ippools(result) == {'eth0': {'ipv4': ['pool-*-eth0-v4']}, 'Eth1.100': {'ipv4': ['pool-*-eth1-100-v4']}}
+
+
+def test_multus_ippools_fall_back_to_sorted_names_when_names_do_not_fit():
+    # A fixed prefix and a long node name: that pool's name is cut to 63 characters with a hash, so
+    # 'underlay-*-eth0-v4' misses it; the interface's names are listed instead, in order.
+    hosts = dual_stack_hosts('worker', 'master')
+    hosts[0]['spiderpool_networks_node_name'] = 'worker-' + 'x' * 60
+    result = plan(hosts, {'pool_name_template': 'underlay-{node}-{interface}-v{family}'})
+    names = sorted(pools_by_name(result))
+    long_v4 = next(n for n in names if n.startswith('underlay-worker-') and pools_by_name(result)[n]['spec']['ipVersion'] == 4
+                   and pools_by_name(result)[n]['spec']['multusName'] == ['kube-system/ipvlan-eth0'])
+    assert len(long_v4) == 63 and not long_v4.endswith('-eth0-v4')
+    ippools = multus_ippools(result)
+    assert ippools['eth0'] == {'ipv4': sorted(['underlay-master-eth0-v4', long_v4])}
+    assert ippools['eth1']['ipv4'][0] == 'underlay-master-eth1-v4' and len(ippools['eth1']['ipv4']) == 2
+    assert ippools['eth1']['ipv6'][0] == 'underlay-master-eth1-v6' and len(ippools['eth1']['ipv6']) == 2
+    # Only the families whose names miss fall back: a short node name keeps the wildcard.
+    assert multus_ippools(plan(dual_stack_hosts('worker', 'master'), {'pool_name_template': 'underlay-{node}-{interface}-v{family}'})) == {
+        'eth0': {'ipv4': ['underlay-*-eth0-v4']}, 'eth1': {'ipv4': ['underlay-*-eth1-v4'], 'ipv6': ['underlay-*-eth1-v6']}}
+    # Explicit names change with the nodes (the price of the fallback).
+    hosts.append(dual_stack_hosts('a', 'b', 'c')[2])
+    assert multus_ippools(plan(hosts, {'pool_name_template': 'underlay-{node}-{interface}-v{family}'}))['eth0']['ipv4'] == sorted(
+        ['underlay-master-eth0-v4', 'underlay-c-eth0-v4', long_v4])
+
+
+def test_multus_ippools_never_use_a_wildcard_that_matches_another_interface():
+    # Without {interface} in the template the wildcard '*-*-v4' would select eth0's and eth1's pools alike;
+    # '*-*-v6' selects only eth1's today, but would also take the IPv6 pools eth0 gets later.
+    result = plan(dual_stack_hosts('master', 'worker'), {'pool_name_template': '{node}-{eni}-v{family}'})
+    assert multus_ippools(result) == {
+        'eth0': {'ipv4': ['master-eni-master0-v4', 'worker-eni-worker0-v4']},
+        'eth1': {'ipv4': ['master-eni-master1-v4', 'worker-eni-worker1-v4'], 'ipv6': ['master-eni-master1-v6', 'worker-eni-worker1-v6']}}
+    # One interface's name ends in another's: '*th0-v4' would also match eth0's 'n1eth0-v4'.
+    hosts = dual_stack_hosts('n1')
+    hosts[0]['spiderpool_networks_interface_map'] = {'eni-n10': 'th0', 'eni-n11': 'eth0'}
+    assert multus_ippools(plan(hosts, {'pool_name_template': '{node}{interface}-v{family}'})) == {
+        'th0': {'ipv4': ['n1th0-v4']}, 'eth0': {'ipv4': ['*eth0-v4'], 'ipv6': ['*eth0-v6']}}
+    # A template without a node, ENI or instance field has no wildcard at all (one node only).
+    assert multus_ippools(plan(dual_stack_hosts('master'), {'pool_name_template': '{interface}-v{family}'})) == {
+        'eth0': {'ipv4': ['eth0-v4']}, 'eth1': {'ipv4': ['eth1-v4'], 'ipv6': ['eth1-v6']}}
+
+
+def test_multus_ippools_given_in_ipvlan_options_win():
+    result = plan(dual_stack_hosts('master'), {'interface_options': {'eth1': {'ipvlan_options': {'ippools': {'ipv6': ['my-v6']}}}}})
+    assert multus_ippools(result) == {'eth0': {'ipv4': ['*-eth0-v4']}, 'eth1': {'ipv4': ['*-eth1-v4'], 'ipv6': ['my-v6']}}
+    assert _error(dual_stack_hosts('master'), {'ipvlan_options': {'ippools': ['x']}}) == (
+        "ipvlan_options.ippools for interface eth0 must be a mapping {ipv4: [...], ipv6: [...]}, got ['x']")

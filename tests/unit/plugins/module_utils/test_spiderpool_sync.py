@@ -30,7 +30,10 @@ def as_stored(obj, **spec_extra):
     else:
         stored['spec'].update(disableIPAM=False, chainCNIJsonData=[],
                               coordinator={'mode': 'auto', 'tunePodRoutes': True, 'podRPFilter': 0, 'hijackCIDR': []})
-        stored['spec']['ipvlan'].update(vlanID=0, mtu=0, ippools={'ipv4': [], 'ipv6': [], 'matchMasterSubnet': False})
+        # As the real 1.2.2 API stores it: the planned ippools kept as sent, the CRD default
+        # matchMasterSubnet added (the webhook fills an empty ippools when there is none).
+        ippools = dict(obj['spec'].get('ipvlan', {}).get('ippools') or {}, matchMasterSubnet=False)
+        stored['spec']['ipvlan'].update(vlanID=0, mtu=0, rdmaResourceName='', ippools=ippools)
     stored['spec'].update(spec_extra)
     return stored
 
@@ -111,7 +114,8 @@ def test_placeholder_is_replaced_not_merged():
                            'coordinator': {'mode': 'auto'}}}
     change = by_name(run(current))['ipvlan-eth0']
     assert change['action'] == 'replace'
-    assert change['body']['spec'] == {'cniType': 'ipvlan', 'enableCoordinator': True, 'ipvlan': {'master': ['eth0']}}
+    assert change['body']['spec'] == {'cniType': 'ipvlan', 'enableCoordinator': True,
+                                      'ipvlan': {'master': ['eth0'], 'ippools': {'ipv4': ['*-eth0-v4']}}}
     assert change['body']['metadata']['resourceVersion'] == '3'
     assert change['body']['metadata']['labels'] == {'app.kubernetes.io/managed-by': 'underlay.alicloud', 'underlay.alicloud/interface': 'eth0'}
     with pytest.raises(sync.SyncError, match=r"^SpiderMultusConfig kube-system/ipvlan-eth0 is the chart's cniType custom placeholder"):
@@ -125,10 +129,24 @@ def test_smc_drift_and_adoption():
     current[0]['metadata']['labels'] = {}                # made by hand from the guide: adopted
     changes = by_name(run(current))
     assert changes['ipvlan-eth1']['action'] == 'update'
-    assert changes['ipvlan-eth1']['body']['spec']['ipvlan'] == {'master': ['eth1']}
+    assert changes['ipvlan-eth1']['body']['spec']['ipvlan'] == {'master': ['eth1'], 'ippools': {'ipv4': ['*-eth1-v4']}}
     assert changes['ipvlan-eth1']['body']['spec']['coordinator']['mode'] == 'auto'     # webhook-filled block kept
     assert changes['ipvlan-eth0']['action'] == 'update'
     assert changes['ipvlan-eth0']['body']['metadata']['labels']['app.kubernetes.io/managed-by'] == 'underlay.alicloud'
+
+
+def test_smc_without_or_with_other_ippools_is_updated_to_the_planned_ones():
+    current = [as_stored(o) for o in desired()]
+    current[0]['spec']['ipvlan']['ippools'] = {'ipv4': [], 'ipv6': [], 'matchMasterSubnet': False}   # made before ippools were planned
+    current[1]['spec']['ipvlan']['ippools'] = {'ipv4': ['master-eth1-v4'], 'matchMasterSubnet': False}
+    changes = by_name(run(current))
+    assert sorted(changes) == ['ipvlan-eth0', 'ipvlan-eth1']
+    assert changes['ipvlan-eth0']['body']['spec']['ipvlan']['ippools'] == {'ipv4': ['*-eth0-v4']}
+    assert changes['ipvlan-eth0']['before']['spec']['ipvlan'] == {'master': ['eth0']}
+    assert changes['ipvlan-eth0']['after']['spec']['ipvlan'] == {'ippools': {'ipv4': ['*-eth0-v4']}, 'master': ['eth0']}
+    assert changes['ipvlan-eth1']['body']['spec']['ipvlan']['ippools'] == {'ipv4': ['*-eth1-v4']}
+    # Stored as planned (plus the CRD default): nothing to do.
+    assert run([as_stored(o) for o in desired()])['changes'] == []
 
 
 def test_subnet_change_recreates_an_empty_pool_and_refuses_a_used_one():
