@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A pod's network without a kubelet: run a NetworkAttachmentDefinition's CNI chain as multus would.
 
     cnipod.py add --namespace NS --name POD --uid UID --netns NETNS --config NAD.json [options]

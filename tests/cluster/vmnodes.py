@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Real nodes for a world file: Debian VMs under QEMU on a VPC fabric stand-in.
 
     vmnodes build [--force]
@@ -205,7 +204,8 @@ def build(force=False):
         with open('/bin/busybox', 'rb') as handle:
             entries.append(('bin/busybox', 0o100755, handle.read()))
         with open(os.path.join(ASSETS, 'init'), 'rb') as handle:
-            entries.append(('init', 0o100755, handle.read()))
+            # The interpreter line lives here: the asset is a plain file of the collection.
+            entries.append(('init', 0o100755, b'#!/bin/busybox sh\n' + handle.read()))
         order = _module_order(modroot, INITRD_ROOTS)
         for name, path in order:
             with open(os.path.join(modroot, path), 'rb') as handle:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """`make e2e`: the guide end to end on real kernels.
 
 Phases (each timed into report.json):
