@@ -162,9 +162,9 @@ def extra_vars(tmp_path, **variables):
     return '@' + str(path)
 
 
-def assert_unchanged(run):
+def assert_unchanged(run, hosts=('localhost', 'master', 'worker', 'worker2')):
     recap = run.recap()
-    assert sorted(recap) == ['localhost', 'master', 'worker', 'worker2'], run.output
+    assert sorted(recap) == list(hosts), run.output
     changed = {host: counts['changed'] for host, counts in recap.items() if counts['changed']}
     assert not changed, 'a second run changed %s:\n%s' % (changed, run.output)
 
@@ -315,7 +315,8 @@ def test_render_contacts_nothing_and_writes_one_directory(cloud, real_kube_facto
 
     # Same directory, relative to the start directory.
     second = run_playbook(SITE, env, '-e', 'underlay_mode=render', '-e', 'underlay_render_dir=render', cwd=str(tmp_path))
-    assert_unchanged(second)
+    # No task on a node: only the run-once tasks of the node plays report, on the first node.
+    assert_unchanged(second, hosts=('localhost', 'master'))
     assert double.request_counts()['total'] == 0
     assert not os.path.exists(os.path.join(ROOT, 'playbooks', 'render')) and not os.path.exists(os.path.join(ROOT, 'render'))
 
