@@ -284,9 +284,9 @@ def main():
                                   internal_ip=inst['enis'][0]['primary_ip'])
         with phases.phase('nodes'):
             vm_inventory = vmnodes.up(world_file, os.path.join(lab_dir, 'nodes'), [i['id'] for i in chosen], emulator=url)
-        files = FileServer(os.path.dirname(realkube.cni_tarball()[0]))
-        files.start()
         tarball, tar_sha = realkube.cni_tarball()
+        files = FileServer(os.path.dirname(tarball))
+        files.start()
         env = dict(os.environ, ALIBABA_CLOUD_ECS_ENDPOINT=url, ALIBABA_CLOUD_VPC_ENDPOINT=url,
                    ALIBABA_CLOUD_REGION_ID=sorted(world['regions'])[0], K8S_AUTH_KUBECONFIG=kubeconfig,
                    ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'),
