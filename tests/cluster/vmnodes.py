@@ -699,7 +699,6 @@ def up(world_file, directory, instances=(), emulator=None, max_nodes=DEFAULT_MAX
     os.makedirs(directory, exist_ok=True)
     if os.path.exists(_state_path(directory)):
         raise VmNodesError('%s already holds a lab: run vmnodes down --dir %s first' % (directory, directory))
-    meta = image()
     world = _load_world(world_file)
     if emulator:
         try:
@@ -707,6 +706,8 @@ def up(world_file, directory, instances=(), emulator=None, max_nodes=DEFAULT_MAX
         except OSError as exc:
             raise VmNodesError('emulator %s does not answer: %s' % (emulator, exc)) from None
     chosen = select_instances(world, instances, max_nodes)
+    # Bad input is named before a missing image: both are one line, the input is the user's to fix first.
+    meta = image()
     lab_net = _lab_net(world)
     timings = {}
     started = time.monotonic()
