@@ -13,6 +13,8 @@ client, except the DescribeInstances parameters that the API wants as JSON array
 from __future__ import annotations
 
 import json
+import math
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.underlay.alicloud.plugins.module_utils.errors import AlicloudApiError
 from ansible_collections.underlay.alicloud.plugins.module_utils.retry import retried
@@ -24,6 +26,7 @@ INSTANCE_TYPES_PAGE = 100   # DescribeInstanceTypes effective MaxResults maximum
 INSTANCE_TYPES_BATCH = 10   # DescribeInstanceTypes InstanceTypes.N maximum
 ID_BATCH = 100              # InstanceIds / NetworkInterfaceId.N maximum per request
 SECURITY_GROUPS_PAGE = 50   # DescribeSecurityGroups PageSize maximum; ids are asked in batches of this size
+PAGE_WORKERS = 8            # pages of one fanned-out listing in flight at once
 
 # DescribeInstances takes these as JSON array strings, not as flattened .N lists.
 _JSON_LIST_PARAMS = ('InstanceIds', 'PrivateIpAddresses', 'PublicIpAddresses', 'EipAddresses')
@@ -85,20 +88,43 @@ def describe_regions(clients):
     return _items(body, 'Regions', 'Region')
 
 
-def describe_instances(clients, region, filters=None, on_page=None):
-    """DescribeInstances (MaxResults 100 + NextToken) → ``Instances.Instance[]``."""
+def _instance_queries(region, filters):
+    """DescribeInstances queries for ``filters``: one per batch of InstanceIds, list parameters as JSON strings."""
     filters = dict(filters or {})
     if 'Tag' in filters:
         filters['Tag'] = _normalise_tags(filters['Tag'])
-    results = []
+    queries = []
     for query in _id_batches(filters, 'InstanceIds'):
         for key in _JSON_LIST_PARAMS:
             if isinstance(query.get(key), (list, tuple)):
                 query = dict(query, **{key: json.dumps(list(query[key]))})
         query['RegionId'] = region
+        queries.append(query)
+    return queries
+
+
+def describe_instances(clients, region, filters=None, on_page=None):
+    """DescribeInstances (MaxResults 100 + NextToken) → ``Instances.Instance[]``."""
+    results = []
+    for query in _instance_queries(region, filters):
         results.extend(_token_pages(clients, region, 'DescribeInstances', query, 'Instances', 'Instance',
                                     INSTANCES_PAGE, on_page))
     return results
+
+
+def describe_instances_fanned(clients, region, filters=None, on_page=None, workers=PAGE_WORKERS):
+    """DescribeInstances in two round trips (see :func:`fan_out_pages`) → ``Instances.Instance[]``, one per InstanceId.
+
+    Queries by InstanceIds are one page per batch already and take the NextToken path, as does a
+    listing whose pages disagree (instances created or released while they were read).
+    """
+    queries = _instance_queries(region, filters)
+    if len(queries) == 1 and 'InstanceIds' not in queries[0]:
+        results = fan_out_pages(clients, region, 'ecs', 'DescribeInstances', queries[0], 'Instances', 'Instance',
+                                'InstanceId', INSTANCES_PAGE, on_page, workers)
+        if results is not None:
+            return results
+    return describe_instances(clients, region, filters, on_page)
 
 
 def describe_network_interfaces(clients, region, filters=None, on_page=None):
@@ -112,6 +138,76 @@ def describe_network_interfaces(clients, region, filters=None, on_page=None):
         results.extend(_token_pages(clients, region, 'DescribeNetworkInterfaces', query, 'NetworkInterfaceSets',
                                     'NetworkInterfaceSet', ENIS_PAGE, on_page))
     return results
+
+
+def describe_network_interfaces_fanned(clients, region, filters=None, workers=PAGE_WORKERS):
+    """DescribeNetworkInterfaces in two round trips (PageSize 500, see :func:`fan_out_pages`) → one item per ENI.
+
+    Lists by NextToken instead when the filters name ENIs, or when the pages disagree or the API
+    serves fewer than 500 per page (older API versions cap PageSize at 100: a fan-out would then
+    cost five times the calls of the token listing).
+    """
+    filters = dict(filters or {})
+    if not filters.get('NetworkInterfaceId'):
+        query = dict(filters, RegionId=region)
+        if 'Tag' in query:
+            query['Tag'] = _normalise_tags(query['Tag'])
+        results = fan_out_pages(clients, region, 'ecs', 'DescribeNetworkInterfaces', query, 'NetworkInterfaceSets',
+                                'NetworkInterfaceSet', 'NetworkInterfaceId', ENIS_PAGE, workers=workers)
+        if results is not None:
+            return results
+    return describe_network_interfaces(clients, region, filters)
+
+
+def fan_out_pages(clients, region, product, action, query, container, item, key, page_size, on_page=None,
+                  workers=PAGE_WORKERS):
+    """Every item of a PageNumber/PageSize listing in two round trips, or None when the pages disagree.
+
+    Page 1 gives TotalCount; the other pages are then requested together, at most ``workers`` at a
+    time, each retried on its own, so the listing takes two round trips at exactly the page minimum
+    of calls. ``on_page(items)`` sees each page in the thread that fetched it, as it arrives.
+    Items are kept once per ``key``, in page order. Page offsets shift when items are created or
+    released between pages, which shows as a TotalCount that differs between pages or fewer
+    distinct items than TotalCount: the result is then None, for the caller to list again by
+    NextToken. So is a first page shorter than ``page_size`` while TotalCount says more (the API
+    capped the page size). When pages fail, the pages not yet sent are cancelled and the error
+    of the lowest failed page number is raised.
+    """
+    query = dict(query, PageSize=page_size, PageNumber=1)
+    first = request(clients, product, region, action, query)
+    total = int(first.get('TotalCount') or 0)
+    page = _items(first, container, item)
+    if on_page is not None:
+        on_page(page)
+    if len(page) < min(page_size, total):
+        return None
+    pages = [(total, page)]
+    count = math.ceil(total / page_size)
+    if count > 1:
+        pool = ThreadPoolExecutor(min(workers, count - 1), thread_name_prefix='alicloud-%s-pages' % action)
+        futures = [pool.submit(_numbered_page, clients, region, product, action, dict(query, PageNumber=number),
+                               container, item, on_page) for number in range(2, count + 1)]
+        try:
+            pages.extend(future.result() for future in futures)
+        finally:
+            for future in futures:
+                future.cancel()
+            pool.shutdown(wait=True)
+    unique = {}
+    for dummy, page in pages:
+        for entry in page:
+            unique.setdefault(entry.get(key), entry)
+    if any(page_total != total for page_total, dummy in pages) or len(unique) != total:
+        return None
+    return list(unique.values())
+
+
+def _numbered_page(clients, region, product, action, query, container, item, on_page):
+    body = request(clients, product, region, action, query)
+    page = _items(body, container, item)
+    if on_page is not None:
+        on_page(page)
+    return int(body.get('TotalCount') or 0), page
 
 
 def page_numbers(clients, region, product, action, query, container, item, page_size):

@@ -4,10 +4,11 @@
 """Fleet-scale collection of host facts, shared by ``ecs_instance_info`` and the ``ecs`` inventory.
 
 Wall time is bounded by the longest chain of sequential pages, so everything else overlaps it:
-regions run in parallel; within a region the bulk ENI listing (MaxResults 500) and the vSwitch
-listing run while the instances are paged (MaxResults 100), and instance types are requested as
-soon as a page shows a type not seen before (each type once). Worker errors are re-raised in the
-calling thread.
+regions run in parallel; within a region the bulk ENI listing (500 per page) and the vSwitch
+listing run while the instances are listed (100 per page), and instance types are requested as
+soon as a page shows a type not seen before (each type once). The instance and ENI listings fan
+out over PageNumber (``ecs.fan_out_pages``): two round trips each instead of one per page.
+Worker errors are re-raised in the calling thread.
 """
 
 from __future__ import annotations
@@ -91,12 +92,12 @@ def gather_region(clients, region, filters_list=None, exclude_filters_list=None)
 
     with ThreadPoolExecutor(WORKERS_PER_REGION, thread_name_prefix='alicloud-%s' % region) as pool:
         types = _TypeFetcher(clients, region, pool)
-        include = [pool.submit(ecs.describe_instances, clients, region, f, types.on_page) for f in filters_list]
-        exclude = [pool.submit(ecs.describe_instances, clients, region, f) for f in exclude_filters_list]
+        include = [pool.submit(ecs.describe_instances_fanned, clients, region, f, types.on_page) for f in filters_list]
+        exclude = [pool.submit(ecs.describe_instances_fanned, clients, region, f) for f in exclude_filters_list]
         vswitches = pool.submit(ecs.describe_vswitches, clients, region, scope)
         # Narrow queries by instance id fetch just those instances' ENIs; anything else lists
         # the region's (or VPC's) ENIs in bulk, overlapping the instance pages.
-        enis = None if by_instance_ids else pool.submit(ecs.describe_network_interfaces, clients, region, scope)
+        enis = None if by_instance_ids else pool.submit(ecs.describe_network_interfaces_fanned, clients, region, scope)
 
         instances = {}
         for future in include:

@@ -46,6 +46,7 @@ class FakeClients:
 
     def __init__(self, regions, fail=None, max_attempts=4):
         self.regions = regions        # {region: {'instances': [...], 'enis': [...], 'vswitches': [...], 'types': [...]}}
+        self.eni_page_size = 1000     # PageSize maximum of DescribeNetworkInterfaces (older API versions: 100)
         self.region = 'cn-hangzhou'
         self.fail = fail or (lambda action, query, n: None)
         self.requests = []
@@ -78,6 +79,17 @@ class FakeClients:
         token = str(start + size) if start + size < len(items) else ''
         return {'RequestId': 'r', 'NextToken': token, container: {item: page}}
 
+    @staticmethod
+    def _paged(items, query, container, item, max_results, max_page_size):
+        """NextToken paging when MaxResults or NextToken is given, else PageNumber/PageSize with TotalCount
+        (a PageSize above ``max_page_size`` is served as ``max_page_size``)."""
+        if 'MaxResults' in query or 'NextToken' in query:
+            return FakeClients._token_page(items, query, container, item, max_results)
+        size, number = min(int(query['PageSize']), max_page_size), int(query['PageNumber'])
+        assert size >= 1 and number >= 1
+        return {'RequestId': 'r', 'TotalCount': len(items), 'PageNumber': number, 'PageSize': size,
+                container: {item: items[(number - 1) * size:number * size]}}
+
     def DescribeInstances(self, data, query):  # noqa: N802
         items = data['instances']
         if 'InstanceIds' in query:
@@ -88,7 +100,7 @@ class FakeClients:
             items = [i for i in items if i['VpcAttributes']['VpcId'] == query['VpcId']]
         if 'Tag.1.Key' in query:
             items = [i for i in items if {'TagKey': query['Tag.1.Key'], 'TagValue': query['Tag.1.Value']} in i['Tags']['Tag']]
-        return self._token_page(items, query, 'Instances', 'Instance', 100)
+        return self._paged(items, query, 'Instances', 'Instance', 100, 100)
 
     def DescribeNetworkInterfaces(self, data, query):  # noqa: N802
         items = data['enis']
@@ -98,7 +110,7 @@ class FakeClients:
             items = [e for e in items if e['NetworkInterfaceId'] in ids]
         if 'VpcId' in query:
             items = [e for e in items if e['VpcId'] == query['VpcId']]
-        return self._token_page(items, query, 'NetworkInterfaceSets', 'NetworkInterfaceSet', 500)
+        return self._paged(items, query, 'NetworkInterfaceSets', 'NetworkInterfaceSet', 500, self.eni_page_size)
 
     def DescribeVSwitches(self, data, query):  # noqa: N802
         size, number = int(query['PageSize']), int(query['PageNumber'])
