@@ -4,8 +4,9 @@
 """Pure day-2 capacity arithmetic (no I/O): ENI addresses against SpiderIPPools.
 
 ``report`` gives one row per node x interface x IP family (addresses in the cloud, in the pool,
-allocated to pods, free, quota head room, drift both ways) and the stale pools of nodes that left;
-``topup_plan`` turns low rows into bounded count-based assignments; ``release_plan`` picks the
+allocated to pods, free, quota head room, drift both ways), the nodes of the inventory that the
+cluster does not know and the stale pools of nodes that left; ``topup_plan`` turns low rows into
+bounded count-based assignments and, for full ENIs, new ENIs; ``release_plan`` picks the
 addresses of removed nodes' ENIs that no pool and no pod holds. Pool names and interfaces come
 from the pool planner, so the rows name exactly the pools ``spiderpool_networks`` manages.
 """
@@ -13,12 +14,13 @@ from the pool planner, so the rows name exactly the pools ``spiderpool_networks`
 from __future__ import annotations
 
 from ansible_collections.underlay.alicloud.plugins.module_utils import iprange
+from ansible_collections.underlay.alicloud.plugins.module_utils.facts import eni_order_key
 # The planner's per-node resolution (node name, interface of each ENI, pool name) is reused as is,
 # so a row and the pool the planner would make for it can never disagree.
 from ansible_collections.underlay.alicloud.plugins.module_utils.planner import (
     DISCOVERED_INTERFACES_VAR, ENI_LABEL, FAMILY_LABEL, INTERFACE_LABEL, INTERFACE_MAP_VAR, MANAGED_BY, MANAGED_BY_LABEL,
     NODE_LABEL, NODE_NAME_VAR, PlanError,
-    _host_items, _node_plan, _render_name, merge_options)
+    _host_items, _interface_for, _node_plan, _render_name, merge_options)
 from ansible_collections.underlay.alicloud.plugins.module_utils.spiderpool_sync import allocated_ips, usable
 
 SCHEMA = 'underlay.alicloud/capacity-report/v1'
@@ -29,6 +31,15 @@ HOST_KEYS = (
     'alicloud_eni_quota', 'alicloud_enis', NODE_NAME_VAR, INTERFACE_MAP_VAR, DISCOVERED_INTERFACES_VAR,
 )
 FAMILY_KEYS = {4: 'secondary_ips', 6: 'ipv6_ips'}
+# Cloud tags of the ENIs top-up creates: ownership (as on the collection's EIPs and NAT gateways) and
+# the instance it is for, so that an ENI created by a run that died before attaching it is found
+# and attached by the next run instead of leaking.
+ENI_TAG_KEY = 'managed-by'
+ENI_TAG_VALUE = MANAGED_BY
+ENI_INSTANCE_TAG = 'underlay.alicloud/instance'
+
+# Addresses CreateNetworkInterface gives a new ENI at most (an unattached ENI's limits).
+CREATE_LIMITS = {4: 49, 6: 10}
 # Drift lists are capped in the report; the counts stay exact.
 DRIFT_LIST_LIMIT = 20
 
@@ -59,6 +70,17 @@ def check_settings(settings):
         raise CapacityError('families=%r: expected a non-empty list of 4 and/or 6' % (families,))
     out['families'] = sorted({int(f) for f in families})
     out['remove_nodes'] = sorted({str(n).lower() for n in settings.get('remove_nodes') or []})
+    out['remove_missing_nodes'] = bool(settings.get('remove_missing_nodes'))
+    out['new_enis'] = bool(settings.get('new_enis'))
+    out.setdefault('max_new_enis', 1)
+    _int_setting(out, 'max_new_enis')
+    vswitches = out.setdefault('new_eni_vswitches', {})
+    if not isinstance(vswitches, dict) or not all(str(k).startswith('vsw-') and str(v).startswith('vsw-') for k, v in vswitches.items()):
+        raise CapacityError('new_eni_vswitches=%r: expected a mapping {vSwitch of the full ENI: vSwitch of the new ENI} of vsw- ids'
+                            % (vswitches,))
+    groups = out.setdefault('new_eni_security_groups', [])
+    if not isinstance(groups, list) or not all(str(g).startswith('sg-') for g in groups):
+        raise CapacityError('new_eni_security_groups=%r: expected a list of sg- ids (empty: those of the full ENI)' % (groups,))
     return out
 
 
@@ -80,7 +102,7 @@ def _sample(intervals):
     return iprange.addresses(intervals, DRIFT_LIST_LIMIT)
 
 
-def _row(host, node, facts, iface, eni, family, name, pool, settings):
+def _row(host, node, facts, iface, eni, family, name, pool, settings, in_cluster):
     """One report row; ``skip`` says why top-up leaves it alone."""
     cloud = iprange.parse(eni.get(FAMILY_KEYS[family]) or [])
     if family == 4 and eni.get('primary_ip'):
@@ -106,8 +128,8 @@ def _row(host, node, facts, iface, eni, family, name, pool, settings):
     row = {
         'node': node, 'host': host, 'instance_id': facts.get('alicloud_instance_id'),
         'instance_type': facts.get('alicloud_instance_type'), 'region': facts.get('alicloud_region'),
-        'interface': iface, 'eni_id': eni.get('id'), 'family': family,
-        'pool': name,
+        'interface': iface, 'eni_id': eni.get('id'), 'vswitch_id': eni.get('vswitch_id'), 'family': family,
+        'pool': name, 'in_cluster': in_cluster,
         'pool_exists': pool is not None, 'owned': pool is None or _owned(pool),
         'cloud': cloud_count, 'in_pool': iprange.size(in_pool), 'allocated': len(held),
         'free': iprange.size(free),
@@ -140,13 +162,43 @@ def _pool_node(pool):
     return labels.get(NODE_LABEL) or next(iter((pool.get('spec') or {}).get('nodeName') or []), None)
 
 
-def report(hosts, pools, settings, pool_options=None):
-    """The capacity report: ``{schema, settings, rows, stale_pools, summary}``.
+def _next_slot(facts, options, host, node):
+    """(device index, interface) a new ENI of the node gets: the lowest free index from 1, as ECS
+    hands them out, and the planner's name for it (eth<index>; a new MAC is in no interface map)."""
+    used = {e.get('device_index') for e in facts.get('alicloud_enis') or []}
+    index = next(i for i in range(1, len(used) + 2) if i not in used)
+    try:
+        iface = _interface_for(host, node, {'device_index': index}, index, {}, {})
+    except PlanError as exc:
+        raise CapacityError(str(exc)) from None
+    excluded = bool(options['interfaces'] and iface not in options['interfaces']) or iface in options['exclude_interfaces']
+    return index, iface, excluded
+
+
+def _absent(host, node, facts, named, in_cluster, remove_missing):
+    """The entry of a node the cluster does not know or the user named as removed."""
+    if named:
+        removed, reason = True, 'named in remove_nodes'
+    elif remove_missing:
+        removed, reason = True, 'no Node %s in the cluster: removed (remove_missing_nodes)' % node
+    else:
+        removed, reason = False, ('no Node %s in the cluster (deleted, or not joined yet): kept, its pools stay and top-up goes on; '
+                                  'remove_missing_nodes removes it' % node)
+    return {'node': node, 'host': host, 'instance_id': facts.get('alicloud_instance_id'), 'in_cluster': in_cluster,
+            'eni_ids': sorted(e.get('id') for e in facts.get('alicloud_enis') or [] if e.get('id')),
+            'removed': removed, 'reason': reason}
+
+
+def report(hosts, pools, settings, pool_options=None, cluster_nodes=None):
+    """The capacity report: ``{schema, settings, rows, absent_nodes, stale_pools, summary}``.
 
     ``hosts``: host facts (list or hostvars mapping) of the nodes; ``pools``: every SpiderIPPool
-    as listed (status included). Nodes named in ``settings['remove_nodes']`` are treated as gone.
-    Two more keys are for the caller, not the report: ``live_hosts`` (the facts dicts of the nodes
-    still in the cluster, the same objects as given) and ``live_enis`` (``{eni id: node}`` of them).
+    as listed (status included); ``cluster_nodes``: the names of the cluster's Node objects (None:
+    not known, every host counts as in the cluster). Nodes named in ``settings['remove_nodes']``,
+    and with ``remove_missing_nodes`` those the cluster does not know, are treated as gone.
+    Three more keys are for the caller, not the report: ``live_hosts`` (the facts dicts of the nodes
+    still in the cluster, the same objects as given), ``live_enis`` (``{eni id: node}`` of them)
+    and ``nodes`` (per live node what ``topup_plan`` needs to place a new ENI).
     """
     settings = check_settings(settings)
     try:
@@ -154,19 +206,26 @@ def report(hosts, pools, settings, pool_options=None):
         items = _host_items(hosts)
     except PlanError as exc:
         raise CapacityError(str(exc)) from None
+    known = None if cluster_nodes is None else {str(n).lower() for n in cluster_nodes}
     by_name = dict((p['metadata']['name'], p) for p in pools or [])
-    rows, live_nodes, live_enis, live_hosts, seen_names = [], {}, {}, [], set()
+    rows, live_nodes, live_enis, live_hosts, seen_names, absent, nodes = [], {}, {}, [], set(), [], {}
     for host, facts in items:
         try:
             node, chosen = _node_plan(host, facts, options)
         except PlanError as exc:
             raise CapacityError(str(exc)) from None
-        if node in settings['remove_nodes']:
-            continue
+        in_cluster = known is None or node in known
+        named = node in settings['remove_nodes']
+        if named or not in_cluster:
+            absent.append(_absent(host, node, facts, named, in_cluster, settings['remove_missing_nodes']))
+            if absent[-1]['removed']:
+                continue
         live_nodes[node] = host
         live_hosts.append(facts)
         for eni in facts.get('alicloud_enis') or []:
             live_enis[eni.get('id')] = node
+        index, iface, excluded = _next_slot(facts, options, host, node)
+        nodes[node] = {'host': host, 'facts': facts, 'next_index': index, 'next_interface': iface, 'next_excluded': excluded}
         for iface, eni in chosen:
             for family in settings['families']:
                 if family == 6 and not eni.get('ipv6_cidr'):
@@ -177,7 +236,7 @@ def report(hosts, pools, settings, pool_options=None):
                 except PlanError as exc:
                     raise CapacityError(str(exc)) from None
                 seen_names.add(name)
-                rows.append(_row(host, node, facts, iface, eni, family, name, by_name.get(name), settings))
+                rows.append(_row(host, node, facts, iface, eni, family, name, by_name.get(name), settings, in_cluster))
     stale = []
     for name, pool in sorted(by_name.items()):
         node = _pool_node(pool)
@@ -202,13 +261,14 @@ def report(hosts, pools, settings, pool_options=None):
         'cloud_only': sum(1 for r in rows if r['cloud_only']), 'pool_only': sum(1 for r in rows if r['pool_only']),
         'missing_pools': sum(1 for r in rows if not r['pool_exists'] and r['cloud']),
         'skipped': sum(1 for r in rows if r['skip']),
+        'not_in_cluster': sum(1 for a in absent if not a['in_cluster']), 'removed_nodes': sum(1 for a in absent if a['removed']),
         'stale_pools': len(stale), 'stale_pools_kept': sum(1 for s in stale if s['action'] == 'keep'),
     }
-    return {'schema': SCHEMA, 'settings': settings, 'rows': rows, 'stale_pools': stale, 'summary': summary,
-            'live_enis': live_enis, 'live_hosts': live_hosts}
+    return {'schema': SCHEMA, 'settings': settings, 'rows': rows, 'absent_nodes': absent, 'stale_pools': stale,
+            'summary': summary, 'live_enis': live_enis, 'live_hosts': live_hosts, 'nodes': nodes}
 
 
-def topup_plan(rows, settings):
+def topup_plan(rows, settings, nodes=None):
     """Count-based assignments for rows whose available addresses are under the threshold.
 
     Available = addresses on the ENI that no pod holds, i.e. what the pool offers once the pool
@@ -216,11 +276,13 @@ def topup_plan(rows, settings):
 
     Each row gets ``target - available`` more addresses, cut to the ENI's quota head room, to
     ``max_per_node`` per node and to ``max_per_run`` in all; the most starved rows go first.
-    Returns ``{'assign': [...], 'limited': [...], 'full': [...]}``; ``full`` rows are ENIs at their
-    quota, with ``new_eni_possible`` when the node has room for another ENI.
+    Returns ``{'assign': [...], 'limited': [...], 'full': [...], 'new_enis': [...]}``; ``full``
+    rows are ENIs at their quota, with ``new_eni_possible`` when the node has room for another ENI
+    and ``action`` saying what this run does about it. With ``settings['new_enis']`` and ``nodes``
+    (the report's), an ENI with no head room left gets a sibling: ``new_enis`` (see ``_new_eni``).
     """
     per_node, total = {}, 0
-    assign, limited, full = [], [], []
+    assign, limited, full, new_enis = [], [], [], []
     candidates = [r for r in rows if not r['skip'] and r['available'] < settings['threshold']]
     for row in sorted(candidates, key=lambda r: (r['available'], r['node'], r['interface'], r['family'])):
         want = settings['target'] - row['available']
@@ -229,8 +291,18 @@ def topup_plan(rows, settings):
         count = max(0, min(want, room, node_left, settings['max_per_run'] - total))
         where = '%s %s IPv%d' % (row['node'], row['interface'], row['family'])
         if room < want:
-            full.append({'node': row['node'], 'interface': row['interface'], 'family': row['family'], 'eni_id': row['eni_id'],
-                         'missing': want - room, 'new_eni_possible': bool(row['node_eni_headroom'])})
+            entry = {'node': row['node'], 'interface': row['interface'], 'family': row['family'], 'eni_id': row['eni_id'],
+                     'missing': want - room, 'new_eni_possible': bool(row['node_eni_headroom'])}
+            if room:
+                entry['action'] = 'the ENI gets its last %d address(es); a new ENI only once it is full' % room
+            else:
+                eni, entry['action'] = _new_eni(row, settings, nodes, new_enis, per_node.get(row['node'], 0), total)
+                if eni:
+                    new_enis.append(eni)
+                    added = eni['ipv4'] + eni['ipv6']
+                    per_node[row['node']] = per_node.get(row['node'], 0) + added
+                    total += added
+            full.append(entry)
         if count < min(want, room):
             limited.append('%s: %d of %d addresses this run (max_per_node %d, max_per_run %d)'
                            % (where, count, min(want, room), settings['max_per_node'], settings['max_per_run']))
@@ -240,7 +312,71 @@ def topup_plan(rows, settings):
         total += count
         assign.append({'node': row['node'], 'interface': row['interface'], 'family': row['family'], 'eni_id': row['eni_id'],
                        'region': row['region'], 'pool': row['pool'], 'count': count})
-    return {'assign': assign, 'limited': limited, 'full': full}
+    return {'assign': assign, 'limited': limited, 'full': full, 'new_enis': new_enis}
+
+
+def _vswitch_ipv6(nodes, vswitch_id):
+    """The IPv6 CIDR of ``vswitch_id`` as some ENI of the fleet reports it (None: none known)."""
+    for info in nodes.values():
+        for eni in info['facts'].get('alicloud_enis') or []:
+            if eni.get('vswitch_id') == vswitch_id:
+                return eni.get('ipv6_cidr')
+    return None
+
+
+def _new_eni(row, settings, nodes, planned, node_used, run_used):
+    """(new ENI or None, what this run does about the full ENI of ``row``).
+
+    A new ENI is planned only when it is enabled, the node has room for one more ENI, no other ENI
+    of the node in the target vSwitch still has room in the row's family (that one is topped up
+    instead, so a run after an interrupted one never adds a second ENI), the pool options keep the
+    new interface, and the budgets leave addresses for it. One new ENI per node and run, at most
+    ``max_new_enis`` per run. It gets up to ``target`` addresses of each family its vSwitch has,
+    within the per-ENI quota and the budgets; the caller fills in the security groups.
+    """
+    if not settings['new_enis']:
+        return None, 'reported only: new ENIs are off (new_enis)'
+    info = (nodes or {}).get(row['node'])
+    facts = info['facts'] if info else {}
+    quota = facts.get('alicloud_eni_quota') or {}
+    enis = facts.get('alicloud_enis') or []
+    if info is None or quota.get('enis') is None:
+        return None, 'skip: the ENI quota of instance type %s is unknown' % facts.get('alicloud_instance_type')
+    if not row['node_eni_headroom']:
+        return None, ('skip: node %s has %d of %d ENIs (EniQuantity of %s): no room for another ENI; nothing changed'
+                      % (row['node'], len(enis), quota['enis'], facts.get('alicloud_instance_type')))
+    if any(p['node'] == row['node'] for p in planned):
+        return None, 'a new ENI for node %s is already planned in this run' % row['node']
+    if len(planned) >= settings['max_new_enis']:
+        return None, 'max_new_enis=%d reached in this run: next run' % settings['max_new_enis']
+    vswitch = settings['new_eni_vswitches'].get(row['vswitch_id'], row['vswitch_id'])
+    limit = _quota_limit(quota, row['family'])
+    key = FAMILY_KEYS[row['family']]
+    roomy = [e for e in enis if e.get('vswitch_id') == vswitch and limit is not None and len(e.get(key) or []) < limit]
+    if roomy:
+        return None, '%s in vSwitch %s still has room for IPv%d: it is filled instead' % (roomy[0].get('id'), vswitch, row['family'])
+    if info['next_excluded']:
+        return None, ('skip: the new ENI would be %s, which the pool options leave out (interfaces, exclude_interfaces)'
+                      % info['next_interface'])
+    node_left = settings['max_per_node'] - node_used
+    run_left = settings['max_per_run'] - run_used
+    counts = {}
+    for family in (4, 6):
+        family_limit = _quota_limit(quota, family) or 0
+        if family not in settings['families'] or (family == 6 and not _vswitch_ipv6(nodes, vswitch)):
+            family_limit = 0
+        counts[family] = max(0, min(settings['target'], family_limit, CREATE_LIMITS[family], node_left, run_left))
+        node_left -= counts[family]
+        run_left -= counts[family]
+    if not counts[row['family']]:
+        return None, 'budget spent (max_per_node %d, max_per_run %d): next run' % (settings['max_per_node'], settings['max_per_run'])
+    eni = {'node': row['node'], 'host': info['host'], 'instance_id': facts.get('alicloud_instance_id'),
+           'region': facts.get('alicloud_region'), 'name': '%s-capacity-%d' % (row['node'], info['next_index']),
+           'eni_id': None, 'device_index': info['next_index'], 'interface': info['next_interface'], 'vswitch_id': vswitch,
+           'security_groups': list(settings['new_eni_security_groups']), 'full_eni': row['eni_id'], 'family': row['family'],
+           'ipv4': counts[4], 'ipv6': counts[6], 'eni_quota': quota,
+           'tags': {ENI_TAG_KEY: ENI_TAG_VALUE, ENI_INSTANCE_TAG: facts.get('alicloud_instance_id')}}
+    return eni, 'new ENI %s (%s) in vSwitch %s with %d IPv4 and %d IPv6' % (eni['name'], eni['interface'], vswitch, counts[4], counts[6])
 
 
 def release_plan(enis, pools, live_enis):
@@ -272,6 +408,51 @@ def release_plan(enis, pools, live_enis):
     return {'release': release, 'kept': kept}
 
 
+# The host-facts ENI keys (DESIGN section 4); ecs_eni's records carry more.
+ENI_KEYS = ('id', 'type', 'mac', 'device_index', 'vswitch_id', 'cidr', 'gateway', 'primary_ip', 'secondary_ips',
+            'ipv6_cidr', 'ipv6_ips')
+
+
+def attached_enis(results):
+    """The ENIs ``ecs_eni`` attached for ``plan['new_enis']``: one summary per loop result.
+
+    ``results``: the loop's results (each with ``item``, the plan entry, and ``network_interface``,
+    null in check mode). Returns ``[{node, instance_id, eni_id, name, device_index, mac, vswitch_id,
+    ipv4, ipv6, changed, error, record}]``; ``record`` is the ENI in the host-facts form, null unless
+    attached.
+    """
+    out = []
+    for result in results or []:
+        item = result.get('item') or {}
+        record = result.get('network_interface') or {}
+        attached = record.get('status') == 'InUse' and record.get('instance_id') == item.get('instance_id')
+        out.append({
+            'node': item.get('node'), 'instance_id': item.get('instance_id'), 'eni_id': record.get('id') or item.get('eni_id'),
+            'name': item.get('name'), 'device_index': record.get('device_index'), 'mac': record.get('mac'),
+            'vswitch_id': record.get('vswitch_id') or item.get('vswitch_id'),
+            'ipv4': list(record.get('secondary_ips') or []), 'ipv6': list(record.get('ipv6_ips') or []),
+            'changed': bool(result.get('changed')), 'error': result.get('msg') if result.get('failed') else None,
+            'record': dict((k, record.get(k)) for k in ENI_KEYS) if attached else None,
+        })
+    return out
+
+
+def with_enis(hosts, attached):
+    """``hosts`` (facts dicts) with the ``attached_enis`` records added to their instance's ENIs, in ENI order."""
+    by_instance = {}
+    for entry in attached or []:
+        if entry.get('record'):
+            by_instance.setdefault(entry['instance_id'], []).append(entry['record'])
+    out = []
+    for facts in hosts:
+        extra = [r for r in by_instance.get(facts.get('alicloud_instance_id'), [])
+                 if r['id'] not in {e.get('id') for e in facts.get('alicloud_enis') or []}]
+        if extra:
+            facts = dict(facts, alicloud_enis=sorted(list(facts.get('alicloud_enis') or []) + extra, key=eni_order_key))
+        out.append(facts)
+    return out
+
+
 def table(result):
     """The report as aligned text lines for the terminal."""
     header = ('NODE', 'IFACE', 'FAM', 'CLOUD', 'POOL', 'ALLOC', 'FREE', '+IP', '+ENI', 'FLAGS')
@@ -291,11 +472,23 @@ def table(result):
         lines.append((row['node'], row['interface'], 'v%d' % row['family'], str(row['cloud']), str(row['in_pool']),
                       str(row['allocated']), str(row['free']), _text(row['eni_ip_headroom']), _text(row['node_eni_headroom']),
                       '; '.join(flags)))
+    for absent in result['absent_nodes']:
+        lines.append((absent['node'], '-', '-', '-', '-', '-', '-', '-', '-', 'not in the cluster: %s' % absent['reason']
+                      if not absent['in_cluster'] else 'removed: %s' % absent['reason']))
     for stale in result['stale_pools']:
         lines.append((stale['node'] or '?', stale['interface'] or '?', 'v%s' % (stale['family'] or '?'), '-', str(stale['in_pool']),
                       str(stale['allocated']), '-', '-', '-', 'stale pool %s: %s (%s)' % (stale['pool'], stale['action'], stale['reason'])))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
     return [('  '.join(cell.ljust(width) for cell, width in zip(line, widths)) + '  ' + line[-1]).rstrip() for line in lines]
+
+
+def plan_lines(plan):
+    """What the top-up plan holds back or does about full ENIs, one line each, for the terminal."""
+    lines = list(plan['limited'])
+    for entry in plan['full']:
+        lines.append('%s %s IPv%d: ENI %s is full (%d more wanted): %s' % (
+            entry['node'], entry['interface'], entry['family'], entry['eni_id'], entry['missing'], entry['action']))
+    return lines
 
 
 def _text(value):

@@ -78,6 +78,12 @@ options:
       - Secondary IPv4 addresses to give a new ENI at creation (1 to 49). Use
         M(underlay.alicloud.ecs_eni_ip) to manage them afterwards.
     type: int
+  ipv6_address_count:
+    description:
+      - IPv6 addresses to give a new ENI at creation (1 to 10); its vSwitch needs an IPv6 CIDR. Use
+        M(underlay.alicloud.ecs_eni_ip) to manage them afterwards.
+    type: int
+    version_added: 0.2.0
   delete_on_release:
     description:
       - Release the ENI together with the instance.
@@ -178,6 +184,7 @@ class EcsEni(AlicloudModule):
             description=dict(type='str'),
             tags=dict(type='dict'),
             secondary_private_ip_address_count=dict(type='int'),
+            ipv6_address_count=dict(type='int'),
             delete_on_release=dict(type='bool'),
             eni_quota=dict(type='dict'),
             wait=dict(type='bool', default=True),
@@ -286,6 +293,7 @@ class EcsEni(AlicloudModule):
         request = {'VSwitchId': params['vswitch_id'], 'SecurityGroupIds': params['security_groups'],
                    'NetworkInterfaceName': params['name'], 'Description': params['description'],
                    'SecondaryPrivateIpAddressCount': params['secondary_private_ip_address_count'],
+                   'Ipv6AddressCount': params['ipv6_address_count'],
                    'DeleteOnRelease': params['delete_on_release']}
         if params['tags']:
             request['Tag'] = [{'Key': k, 'Value': v} for k, v in sorted(params['tags'].items())]

@@ -16,6 +16,8 @@ description:
     as listed from the cluster, status included) - addresses in the cloud, in the pool, allocated
     to pods, free, the quota head room (more addresses on this ENI, more ENIs on this node) and
     drift in either direction. Pools of nodes no longer in O(hosts) are reported as stale.
+  - With O(cluster_nodes), nodes of O(hosts) that have no Node object in the cluster are named in
+    RV(report.absent_nodes); with O(remove_missing_nodes) they are treated as removed, like those of O(remove_nodes).
   - With O(topup=true), every row whose available addresses (on the ENI and held by no pod, which
     is what the pool offers once it matches the ENI) are under O(threshold) gets more addresses assigned in the cloud, up to
     O(target) free addresses, within the instance type's per-ENI quota and the O(max_per_node) and
@@ -23,6 +25,10 @@ description:
     the returned RV(hosts) afterwards (cloud first, pool second).
   - Counting addresses on the ENI but not yet in the pool as available makes a run interrupted between the
     cloud step and the pool step converge on the next run without assigning again.
+  - With O(new_enis), an ENI that has reached the per-ENI quota of its instance type, on a node with room for
+    another ENI, gets a sibling in RV(plan.new_enis) (create and attach it with M(underlay.alicloud.ecs_eni)); with
+    O(topup=true) each entry carries the security groups of the full ENI, or names the ENI an interrupted run
+    created but did not attach, so that it is attached instead of a second one being made.
   - With O(release_enis), unassigns from those ENIs the addresses that no pool lists and no pod
     holds; ENIs of nodes still in O(hosts) are never touched.
   - One invocation for the whole fleet. A report-only run makes no cloud API call at all.
@@ -92,6 +98,41 @@ options:
     type: list
     elements: str
     default: []
+  cluster_nodes:
+    description:
+      - Names of the cluster's Node objects. Hosts whose node name is not among them are reported in
+        RV(report.absent_nodes). Omitted, every host counts as in the cluster.
+    type: list
+    elements: str
+  remove_missing_nodes:
+    description:
+      - Treat the hosts whose node is not in O(cluster_nodes) as removed, like those of O(remove_nodes).
+      - Off by default because an instance that has not joined the cluster yet looks the same.
+    type: bool
+    default: false
+  new_enis:
+    description:
+      - Plan a new ENI (RV(plan.new_enis)) for an ENI that has reached its per-ENI address quota while its
+        pool is under O(threshold) and the node has room for another ENI.
+    type: bool
+    default: false
+  max_new_enis:
+    description:
+      - Most new ENIs planned in one run (at most one per node).
+    type: int
+    default: 1
+  new_eni_vswitches:
+    description:
+      - vSwitch of a new ENI by the vSwitch of the full ENI, for example C({vsw-nodes: vsw-pods}). Unlisted, the new ENI
+        is in the full ENI's vSwitch.
+    type: dict
+    default: {}
+  new_eni_security_groups:
+    description:
+      - Security groups of a new ENI. Empty, those of the full ENI.
+    type: list
+    elements: str
+    default: []
   release_enis:
     description:
       - ENIs of removed nodes whose secondary addresses are unassigned when no pool lists them and no pod holds
@@ -149,6 +190,11 @@ report:
       description: One entry per node x interface x family.
       type: list
       elements: dict
+    absent_nodes:
+      description: Hosts whose node the cluster does not know or that O(remove_nodes) names, with whether they are
+        treated as removed and why.
+      type: list
+      elements: dict
     stale_pools:
       description: Pools the collection owns whose node is gone, with V(delete) or V(keep) and why.
       type: list
@@ -157,14 +203,24 @@ report:
       description: Totals and flag counts.
       type: dict
 table:
-  description: The report as aligned text lines.
+  description: The report as aligned text lines, then what the budgets held back and what happens to full ENIs.
   returned: always
   type: list
   elements: str
 plan:
-  description: Top-up plan (C(assign), C(limited), C(full)); made also when O(topup=false).
+  description: Top-up plan (C(assign), C(limited), C(full), C(new_enis)); made also when O(topup=false).
   returned: always
   type: dict
+  contains:
+    new_enis:
+      description: ENIs to create and attach, one per node at most; the parameters of M(underlay.alicloud.ecs_eni).
+      type: list
+      elements: dict
+      sample: [{"node": "worker", "instance_id": "i-bp1worker", "region": "cn-hangzhou", "name": "worker-capacity-2",
+                "eni_id": null, "device_index": 2, "interface": "eth2", "vswitch_id": "vsw-bp1a",
+                "security_groups": ["sg-bp1lab"], "full_eni": "eni-bp1w0", "family": 4, "ipv4": 4, "ipv6": 0,
+                "eni_quota": {"enis": 3, "ipv4_per_eni": 6, "ipv6_per_eni": 6},
+                "tags": {"managed-by": "underlay.alicloud", "underlay.alicloud/instance": "i-bp1worker"}}]
 assigned:
   description: Addresses assigned by this run, per ENI and family.
   returned: always
@@ -199,7 +255,7 @@ import time
 from ansible_collections.underlay.alicloud.plugins.module_utils import capacity, ecs
 from ansible_collections.underlay.alicloud.plugins.module_utils.eni_ip_plan import IPV4_BATCH, IPV6_BATCH, batches, count_batches
 from ansible_collections.underlay.alicloud.plugins.module_utils.errors import AlicloudApiError
-from ansible_collections.underlay.alicloud.plugins.module_utils.facts import normalise_eni
+from ansible_collections.underlay.alicloud.plugins.module_utils.facts import eni_details, normalise_eni
 from ansible_collections.underlay.alicloud.plugins.module_utils.ipmath import ip_sort_key
 from ansible_collections.underlay.alicloud.plugins.module_utils.module import AlicloudModule, client_token
 
@@ -228,6 +284,12 @@ class UnderlayCapacity(AlicloudModule):
             max_per_node=dict(type='int', default=10),
             max_per_run=dict(type='int', default=100),
             remove_nodes=dict(type='list', elements='str', default=[]),
+            cluster_nodes=dict(type='list', elements='str'),
+            remove_missing_nodes=dict(type='bool', default=False),
+            new_enis=dict(type='bool', default=False),
+            max_new_enis=dict(type='int', default=1),
+            new_eni_vswitches=dict(type='dict', default={}),
+            new_eni_security_groups=dict(type='list', elements='str', default=[]),
             release_enis=dict(type='list', elements='str', default=[]),
             wait_timeout=dict(type='int', default=60),
         ), supports_check_mode=True)
@@ -235,7 +297,8 @@ class UnderlayCapacity(AlicloudModule):
     def settings(self):
         params = self.module.params
         return dict((key, params[key]) for key in ('threshold', 'target', 'families', 'max_per_node', 'max_per_run',
-                                                   'remove_nodes'))
+                                                   'remove_nodes', 'remove_missing_nodes', 'new_enis', 'max_new_enis',
+                                                   'new_eni_vswitches', 'new_eni_security_groups'))
 
     def assign(self, plan, records):
         """Assign every planned count; returns the plan items that were (at least partly) sent."""
@@ -283,6 +346,33 @@ class UnderlayCapacity(AlicloudModule):
                     eni['secondary_ips'] = fresh[eni['id']]['secondary_ips']
                     eni['ipv6_ips'] = fresh[eni['id']]['ipv6_ips']
 
+    def place_new_enis(self, new_enis):
+        """Security groups of the full ENIs, and the collection's unattached ENIs made for the same instances.
+
+        An ENI tagged for an instance and still Available was created by a run that stopped before
+        attaching it: the entry names it, so it is attached rather than a second one created.
+        """
+        for region in sorted(set(e['region'] for e in new_enis)):
+            items = [e for e in new_enis if e['region'] == region]
+            wanted = sorted(set(e['full_eni'] for e in items if not e['security_groups']))
+            groups = {}
+            if wanted:
+                raws = ecs.describe_network_interfaces(self.clients, region, {'NetworkInterfaceId': wanted})
+                groups = dict((r['NetworkInterfaceId'], eni_details(r, {})['security_group_ids']) for r in raws)
+            waiting = {}
+            raws = ecs.describe_network_interfaces(self.clients, region, {
+                'Status': 'Available', 'Tag': {capacity.ENI_TAG_KEY: capacity.ENI_TAG_VALUE}})
+            for record in sorted((eni_details(r, {}) for r in raws), key=lambda r: r['id']):
+                waiting.setdefault(record['tags'].get(capacity.ENI_INSTANCE_TAG), record)
+            for item in items:
+                found = waiting.get(item['instance_id'])
+                if found:
+                    item.update(eni_id=found['id'], name=found['name'] or found['id'], vswitch_id=found['vswitch_id'],
+                                security_groups=found['security_group_ids'], ipv4=len(found['secondary_ips']),
+                                ipv6=len(found['ipv6_ips']))
+                elif not item['security_groups']:
+                    item['security_groups'] = groups.get(item['full_eni'], [])
+
     def release(self, pools, live_enis, regions):
         """Unassign the addresses of ``release_enis`` that no pool and no pod holds."""
         ids = self.module.params['release_enis']
@@ -312,13 +402,13 @@ class UnderlayCapacity(AlicloudModule):
 
     def run(self):
         params = self.module.params
-        for option in ('threshold', 'target', 'max_per_node', 'max_per_run', 'wait_timeout'):
+        for option in ('threshold', 'target', 'max_per_node', 'max_per_run', 'max_new_enis', 'wait_timeout'):
             if params[option] < 0:
                 self.fail('%s=%d: expected a whole number of at least 0' % (option, params[option]))
         hosts = copy.deepcopy(params['hosts'])
         try:
-            result = capacity.report(hosts, params['pools'], self.settings(), params['pool_options'])
-            plan = capacity.topup_plan(result['rows'], result['settings'])
+            result = capacity.report(hosts, params['pools'], self.settings(), params['pool_options'], params['cluster_nodes'])
+            plan = capacity.topup_plan(result['rows'], result['settings'], result.pop('nodes'))
         except capacity.CapacityError as exc:
             self.fail(str(exc))
         live = result.pop('live_hosts')
@@ -334,6 +424,8 @@ class UnderlayCapacity(AlicloudModule):
                 key = capacity.FAMILY_KEYS[item['family']]
                 added = sorted(set(records[item['eni_id']][key]) - set(before[item['eni_id']][key]), key=ip_sort_key)
                 self.result['assigned'].append({'eni_id': item['eni_id'], 'family': item['family'], 'addresses': added})
+        if params['topup'] and plan['new_enis']:
+            self.place_new_enis(plan['new_enis'])
         if params['release_enis']:
             regions = sorted(set(h.get('alicloud_region') for h in hosts if h.get('alicloud_region'))) or [self.region]
             self.result['released'] = self.release(params['pools'], live_enis, regions)
@@ -343,7 +435,7 @@ class UnderlayCapacity(AlicloudModule):
         summary = result['summary']
         self.result.update({
             self.represent: result,
-            'table': capacity.table(result),
+            'table': capacity.table(result) + capacity.plan_lines(plan),
             'plan': plan,
             'hosts': live,
             'pool_sync_needed': bool(self.result['assigned'] or summary['missing_pools'] or summary['cloud_only']

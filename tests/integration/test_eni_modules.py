@@ -171,6 +171,17 @@ def test_create_attach_and_never_detach_primary(lab, tmp_path):
     assert lab.request_counts().get('DetachNetworkInterface') is None
 
 
+def test_create_with_ipv6_addresses(lab, tmp_path):
+    spec = dict(name='worker2-eni6', instance_id='i-bp1worker2', vswitch_id='vsw-bp1b', security_groups=['sg-bp1lab'],
+                secondary_private_ip_address_count=2, ipv6_address_count=3)
+    run = run_tasks(tmp_path, cloud_env(lab), [eni(**spec), eni(**spec)])
+    created = run.results['r0']['network_interface']
+    assert run.results['r1']['changed'] is False
+    state = eni_state(lab, created['id'])
+    assert (len(state['secondary_ips']), len(state['ipv6_ips'])) == (2, 3)
+    assert created['ipv6_ips'] == state['ipv6_ips'] and lab.request_counts()['CreateNetworkInterface'] == 1
+
+
 def test_eni_quota_checked_before_creating(lab, tmp_path):
     env = cloud_env(lab)
     spec = dict(instance_id='i-bp1worker2', vswitch_id='vsw-bp1b', security_groups=['sg-bp1lab'])

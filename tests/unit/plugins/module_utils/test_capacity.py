@@ -4,7 +4,7 @@ import json
 import pytest
 
 from ansible_collections.underlay.alicloud.plugins.module_utils.capacity import (
-    CapacityError, check_settings, release_plan, report, table, topup_plan)
+    CapacityError, attached_enis, check_settings, plan_lines, release_plan, report, table, topup_plan, with_enis)
 
 OWNER = {'app.kubernetes.io/managed-by': 'underlay.alicloud'}
 SETTINGS = {'threshold': 2, 'target': 4, 'families': [4, 6], 'max_per_node': 10, 'max_per_run': 100}
@@ -86,7 +86,108 @@ def test_topup_brings_low_rows_to_target_within_quota_and_reports_full_enis():
     result = report(hosts, pools, SETTINGS)
     plan = topup_plan(result['rows'], result['settings'])
     assert [(a['eni_id'], a['count']) for a in plan['assign']] == [('eni-b', 4)]
-    assert plan['full'] == [{'node': 'n1', 'interface': 'eth0', 'family': 4, 'eni_id': 'eni-a', 'missing': 3, 'new_eni_possible': True}]
+    assert plan['full'] == [{'node': 'n1', 'interface': 'eth0', 'family': 4, 'eni_id': 'eni-a', 'missing': 3, 'new_eni_possible': True,
+                             'action': 'reported only: new ENIs are off (new_enis)'}]
+    assert plan['new_enis'] == []
+    assert plan_lines(plan) == ['n1 eth0 IPv4: ENI eni-a is full (3 more wanted): reported only: new ENIs are off (new_enis)']
+
+
+NEW = dict(SETTINGS, new_enis=True)
+FULL_ENI = ['10.0.0.%d' % i for i in range(10, 15)]
+FULL_POOL = pool('n1-eth0-v4', ['10.0.0.10-10.0.0.14'], allocated=FULL_ENI[:4])
+
+
+def plan_for(hosts, pools, settings, options=None):
+    result = report(hosts, pools, settings, options)
+    return topup_plan(result['rows'], result['settings'], result['nodes'])
+
+
+def test_a_full_eni_gets_a_new_eni_in_its_vswitch_with_target_addresses():
+    hosts = [host('n1', [eni('eni-a', 0, FULL_ENI)])]
+    plan = plan_for(hosts, [FULL_POOL], NEW)
+    assert plan['assign'] == [] and len(plan['new_enis']) == 1
+    new = plan['new_enis'][0]
+    assert {k: new[k] for k in ('node', 'instance_id', 'name', 'eni_id', 'device_index', 'interface', 'vswitch_id', 'full_eni',
+                                'ipv4', 'ipv6', 'security_groups')} == {
+        'node': 'n1', 'instance_id': 'i-n1', 'name': 'n1-capacity-1', 'eni_id': None, 'device_index': 1, 'interface': 'eth1',
+        'vswitch_id': 'vsw-a', 'full_eni': 'eni-a', 'ipv4': 4, 'ipv6': 0, 'security_groups': []}
+    assert new['tags'] == {'managed-by': 'underlay.alicloud', 'underlay.alicloud/instance': 'i-n1'}
+    assert plan['full'][0]['action'] == 'new ENI n1-capacity-1 (eth1) in vSwitch vsw-a with 4 IPv4 and 0 IPv6'
+
+
+def test_a_new_eni_takes_ipv6_when_its_vswitch_has_it_and_counts_against_the_budgets():
+    hosts = [host('n1', [eni('eni-a', 0, FULL_ENI, ipv6_cidr='2408:4005::/64', ipv6=['2408:4005::%d' % i for i in range(1, 7)])])]
+    new = plan_for(hosts, [FULL_POOL], dict(NEW, max_per_node=6))['new_enis'][0]
+    assert (new['ipv4'], new['ipv6']) == (4, 2)
+    plan = plan_for(hosts, [FULL_POOL], dict(NEW, max_per_run=0))
+    assert plan['new_enis'] == [] and plan['full'][0]['action'] == 'budget spent (max_per_node 10, max_per_run 0): next run'
+
+
+def test_a_new_eni_in_a_configured_vswitch_with_configured_groups():
+    hosts = [host('n1', [eni('eni-a', 0, FULL_ENI)])]
+    new = plan_for(hosts, [FULL_POOL], dict(NEW, new_eni_vswitches={'vsw-a': 'vsw-pods'}, new_eni_security_groups=['sg-pods']))
+    assert (new['new_enis'][0]['vswitch_id'], new['new_enis'][0]['security_groups']) == ('vsw-pods', ['sg-pods'])
+
+
+@pytest.mark.parametrize('hosts, settings, options, action', [
+    # the quota-full case: every ENI slot of the instance type is taken
+    ([host('n1', [eni('eni-a', 0, FULL_ENI)], quota={'enis': 1, 'ipv4_per_eni': 6, 'ipv6_per_eni': 6})], NEW, None,
+     'skip: node n1 has 1 of 1 ENIs (EniQuantity of ecs.g7.large): no room for another ENI; nothing changed'),
+    # an earlier run attached a sibling that has no addresses yet: it is filled, no third ENI
+    ([host('n1', [eni('eni-a', 0, FULL_ENI), eni('eni-b', 1, [])])], NEW, None,
+     'eni-b in vSwitch vsw-a still has room for IPv4: it is filled instead'),
+    ([host('n1', [eni('eni-a', 0, FULL_ENI)])], NEW, {'interfaces': ['eth0']},
+     'skip: the new ENI would be eth1, which the pool options leave out (interfaces, exclude_interfaces)'),
+    ([host('n1', [eni('eni-a', 0, FULL_ENI)])], dict(NEW, max_new_enis=0), None, 'max_new_enis=0 reached in this run: next run'),
+])
+def test_no_new_eni_is_a_reported_reason(hosts, settings, options, action):
+    plan = plan_for(hosts, [FULL_POOL], settings, options)
+    assert plan['new_enis'] == [] and [f['action'] for f in plan['full'] if f['eni_id'] == 'eni-a'] == [action]
+
+
+def test_one_new_eni_per_node_and_run():
+    hosts = [host('n1', [eni('eni-a', 0, FULL_ENI, ipv6_cidr='2408:4005::/64', ipv6=['2408:4005::%d' % i for i in range(1, 7)])])]
+    pools = [FULL_POOL, pool('n1-eth0-v6', ['2408:4005::1-2408:4005::6'], allocated=['2408:4005::%d' % i for i in range(1, 6)], family=6)]
+    plan = plan_for(hosts, pools, dict(NEW, max_new_enis=5))
+    assert len(plan['new_enis']) == 1
+    assert sorted(f['action'] for f in plan['full'])[0] == 'a new ENI for node n1 is already planned in this run'
+
+
+def test_attached_enis_feed_the_planner_in_eni_order():
+    record = {'id': 'eni-n', 'type': 'Secondary', 'mac': '00:16:3e:00:00:09', 'device_index': 1, 'vswitch_id': 'vsw-a',
+              'cidr': '10.0.0.0/24', 'gateway': '10.0.0.253', 'primary_ip': '10.0.0.40', 'secondary_ips': ['10.0.0.41'],
+              'ipv6_cidr': None, 'ipv6_ips': [], 'status': 'InUse', 'instance_id': 'i-n1', 'name': 'n1-capacity-1'}
+    item = {'node': 'n1', 'instance_id': 'i-n1', 'name': 'n1-capacity-1', 'eni_id': None, 'vswitch_id': 'vsw-a'}
+    summary = attached_enis([{'item': item, 'changed': True, 'network_interface': record},
+                             {'item': dict(item, node='n2', instance_id='i-n2'), 'failed': True, 'msg': 'EniPerInstanceLimitExceeded'},
+                             {'item': dict(item, node='n3', instance_id='i-n3'), 'changed': True, 'network_interface': None}])
+    assert [(s['node'], s['eni_id'], s['ipv4'], s['error'], s['record'] is not None) for s in summary] == [
+        ('n1', 'eni-n', ['10.0.0.41'], None, True), ('n2', None, [], 'EniPerInstanceLimitExceeded', False),
+        ('n3', None, [], None, False)]
+    hosts = [host('n1', [eni('eni-a', 0, ['10.0.0.10'])]), host('n2', [eni('eni-b', 0, [])])]
+    merged = with_enis(hosts, summary)
+    assert [e['id'] for e in merged[0]['alicloud_enis']] == ['eni-a', 'eni-n'] and merged[1] is hosts[1]
+    assert 'status' not in merged[0]['alicloud_enis'][1] and len(hosts[0]['alicloud_enis']) == 1
+    assert with_enis(merged, summary)[0]['alicloud_enis'] == merged[0]['alicloud_enis']
+
+
+def test_nodes_the_cluster_does_not_know_are_named_and_removed_only_when_asked():
+    hosts = [host('n1', [eni('eni-a', 0, ['10.0.0.10'])]), host('n2', [eni('eni-b', 0, ['10.0.0.11'])])]
+    pools = [pool('n1-eth0-v4', ['10.0.0.10']), pool('n2-eth0-v4', ['10.0.0.11'], node='n2', eni_id='eni-b')]
+    kept = report(hosts, pools, SETTINGS, cluster_nodes=['n1'])
+    assert [(a['node'], a['in_cluster'], a['removed'], a['eni_ids']) for a in kept['absent_nodes']] == [('n2', False, False, ['eni-b'])]
+    assert kept['absent_nodes'][0]['reason'].startswith('no Node n2 in the cluster (deleted, or not joined yet): kept')
+    assert [r['in_cluster'] for r in sorted(kept['rows'], key=lambda r: r['node'])] == [True, False]
+    assert kept['stale_pools'] == [] and 'eni-b' in kept['live_enis']
+    assert (kept['summary']['not_in_cluster'], kept['summary']['removed_nodes']) == (1, 0)
+    assert table(kept)[-1].split(None, 9)[-1].startswith('not in the cluster: no Node n2')
+    removed = report(hosts, pools, dict(SETTINGS, remove_missing_nodes=True), cluster_nodes=['N1'])
+    assert removed['absent_nodes'][0]['removed'] and removed['absent_nodes'][0]['reason'] == (
+        'no Node n2 in the cluster: removed (remove_missing_nodes)')
+    assert [(s['pool'], s['action']) for s in removed['stale_pools']] == [('n2-eth0-v4', 'delete')]
+    assert 'eni-b' not in removed['live_enis'] and [r['node'] for r in removed['rows']] == ['n1']
+    # unknown cluster (no node list): every host counts as in it
+    assert report(hosts, pools, dict(SETTINGS, remove_missing_nodes=True))['absent_nodes'] == []
 
 
 def test_budgets_per_node_and_per_run_cut_the_most_starved_first():
@@ -127,6 +228,9 @@ def test_stale_pools_of_gone_and_removed_nodes():
     (dict(SETTINGS, threshold=-1), 'threshold=-1: expected a whole number of at least 0'),
     (dict(SETTINGS, max_per_run='ten'), "max_per_run='ten': expected a whole number"),
     (dict(SETTINGS, families=[5]), 'families=[5]: expected a non-empty list of 4 and/or 6'),
+    (dict(SETTINGS, max_new_enis=-1), 'max_new_enis=-1: expected a whole number of at least 0'),
+    (dict(SETTINGS, new_eni_vswitches={'a': 'vsw-b'}), "new_eni_vswitches={'a': 'vsw-b'}: expected a mapping"),
+    (dict(SETTINGS, new_eni_security_groups=['default']), "new_eni_security_groups=['default']: expected a list of sg- ids"),
 ])
 def test_bad_settings_fail_naming_the_value(settings, message):
     with pytest.raises(CapacityError, match=message.replace('(', r'\(').replace(')', r'\)').replace('[', r'\[').replace(']', r'\]')):
