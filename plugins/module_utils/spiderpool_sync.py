@@ -1,20 +1,23 @@
 # -*- coding: utf-8 -*-
 # Copyright: underlay.alicloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pure reconciliation of planned Spiderpool objects with what the cluster holds (no I/O).
+"""Reconciliation of planned Spiderpool objects with what the cluster holds (no I/O of its own).
 
 Given the desired SpiderMultusConfigs/SpiderIPPools and the current ones (as listed from the API),
 decide creates, updates, placeholder replacements, re-creations and prunes. Comparison is
 semantic: address sets are compared as sets (the webhook rewrites ``ips`` into merged ranges),
 server-filled defaults count as absent. Safety rules enforced here, before any write:
 an allocated address is never removed from a pool, a pool holding allocated addresses is never
-deleted, and addresses never overlap another pool.
+deleted, and addresses never overlap another pool. ``run_phases`` makes the writes through a
+caller's function, in parallel within a phase, and reports failures in object order.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.underlay.alicloud.plugins.module_utils import iprange
 
@@ -39,6 +42,15 @@ _IP_SET_FIELDS = ('ips', 'excludeIPs')
 
 class SyncError(ValueError):
     """Applying the plan would be unsafe or impossible; nothing is changed."""
+
+
+class WriteError(Exception):
+    """One write failed. ``fatal`` when the cause is not the object (API unreachable, failing or refusing
+    us): no other write can be expected to pass, so none is started after it."""
+
+    def __init__(self, message, fatal=False):
+        super().__init__(message)
+        self.fatal = fatal
 
 
 def _empty(value):
@@ -360,3 +372,79 @@ def needs_prior_writes(write, freed):
     if change['kind'] != POOL or write['verb'] == 'delete' or not freed:
         return False
     return bool(iprange.intersect(iprange.parse(write['body']['spec'].get('ips') or []), freed))
+
+
+def write_order(write):
+    """Sort key of writes (and their errors): phase, then object, as ``order_changes`` sorts."""
+    change = write['change']
+    return (write.get('phase', 0), _ORDER[(change['kind'], change['action'])], change.get('namespace', ''), change['name'])
+
+
+def run_phases(phases, make_write, workers, after_phase=None):
+    """Make the writes of ``phases`` (from ``writes``) with ``make_write(write)``, at most ``workers`` at once.
+
+    Writes inside a phase are independent, so all of them are tried even when some fail: one run
+    names every object the API refuses, and the others are in place. A phase with a failure is the
+    last one: later phases depend on it (addresses must leave a pool before another takes them). A
+    fatal error stops new writes at once. ``after_phase(phase)`` runs after each phase without a
+    failure. Returns ``{'done': [...], 'failed': [(write, message), ...], 'skipped': [...]}``, each in
+    ``write_order`` whatever order the writes finished in.
+    """
+    stop = threading.Event()
+
+    def attempt(write):
+        if stop.is_set():
+            return None
+        try:
+            make_write(write)
+        except WriteError as exc:
+            if exc.fatal:
+                stop.set()
+            return str(exc)
+        return True
+
+    done, failed, skipped = [], [], []
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix='spiderpool-writes') as pool:
+        for phase in phases:
+            if failed or stop.is_set():
+                skipped.extend(phase)
+                continue
+            for write, outcome in zip(phase, pool.map(attempt, phase)):
+                if outcome is True:
+                    done.append(write)
+                elif outcome is None:
+                    skipped.append(write)
+                else:
+                    failed.append((write, outcome))
+            if after_phase and not failed and not stop.is_set():
+                after_phase(phase)
+    return {'done': sorted(done, key=write_order), 'failed': sorted(failed, key=lambda f: write_order(f[0])),
+            'skipped': sorted(skipped, key=write_order)}
+
+
+def applied_changes(changes, report):
+    """The changes whose every write was made (a split update counts once both halves are)."""
+    pending = {id(w['change']) for w in [f[0] for f in report['failed']] + report['skipped']}
+    made = {id(w['change']) for w in report['done']}
+    return [c for c in changes if id(c) in made and id(c) not in pending]
+
+
+def failure_message(changes, report, limit=10):
+    """One line: the failed writes in object order (the first ``limit``), and what was applied."""
+    failed = report['failed']
+    total = len(report['done']) + len(failed) + len(report['skipped'])
+    applied = applied_changes(changes, report)
+    shown = '; '.join(message for _write, message in failed[:limit])
+    if len(failed) > limit:
+        shown += ' (and %d more, all in errors)' % (len(failed) - limit)
+    if not applied or len(applied) > limit:
+        names = '%d of %d changes' % (len(applied), len(changes))
+    else:
+        names = ', '.join(change_label(c) for c in applied)
+    return ('%d of %d writes failed: %s. Applied: %s; a re-run makes the rest once the cause is fixed'
+            % (len(failed), total, shown, names))
+
+
+def change_label(change):
+    namespace = change.get('namespace')
+    return '%s %s' % (change['kind'], '%s/%s' % (namespace, change['name']) if namespace else change['name'])

@@ -13,9 +13,16 @@ version_added: 0.1.0
 description:
   - Brings a set of planned C(SpiderMultusConfig) and C(SpiderIPPool) objects (for example from the
     P(underlay.alicloud.spiderpool_plan#filter) filter) into the cluster in one module call, whatever the number of nodes.
-  - Lists the current objects once per kind, compares semantically (pool address sets as sets, because the Spiderpool webhook
-    rewrites C(ips) into merged ranges; server-filled defaults count as absent), then validates every write with a server-side
-    dry run (C(dryRun=All)) before making any real write.
+  - Lists the current objects once per kind and compares semantically (pool address sets as sets, because the Spiderpool webhook
+    rewrites C(ips) into merged ranges; server-filled defaults count as absent). An unchanged run makes no other request.
+  - Writes in phases (multus configs; pool deletions; pool shrinks; pool growths and creations; stale multus configs), so
+    that an address leaves a pool before another pool takes it. The writes of one phase run in parallel, at most O(workers)
+    at a time.
+  - The API server and the Spiderpool webhooks validate each write as it is made; there is no dry run first. An object they
+    refuse fails alone: the other writes of its phase are still made, later phases are not, and the task fails naming
+    every refused object in name order (RV(errors)) and what was applied (RV(changes[].applied)). Fixing the cause and
+    running again makes the rest. An error that is not the object's own (no answer, HTTP 401, 429 or 5xx, such as a webhook
+    that times out) starts no further write.
   - The chart's default-network placeholder (C(cniType=custom), created by the post-install job under the name of
     C(defaultCniCRName)) is replaced in full, never merged (Spiderpool issue 2700).
   - Never removes an address that a pod holds (C(status.allocatedIPs)) from a pool, never deletes a pool holding addresses,
@@ -55,7 +62,10 @@ options:
     default: true
   workers:
     description:
-      - Parallel API requests within one phase of writes.
+      - Most API writes in flight at once (within one phase of writes; also the size of the connection pool).
+      - Each SpiderIPPool write costs the Spiderpool webhook two uncached lists of every pool, so on a small control plane
+        more workers mostly add load; far more than the default can make the webhook time out (HTTP 500), which
+        stops the run.
     type: int
     default: 8
   wait_timeout:
@@ -100,7 +110,8 @@ options:
     type: int
     default: 30
 notes:
-  - Supports check mode (server-side dry run of every write) and diff mode.
+  - Supports check mode and diff mode. In check mode every write is validated by a server-side dry run (C(dryRun=All)),
+    so schema and webhook refusals are reported, all of them, and nothing is stored.
   - API requests are counted in RV(api_requests); an unchanged run makes exactly two (one list per kind).
 """
 
@@ -119,7 +130,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changes:
-  description: The writes made (or, in check mode, validated by a dry run), in order.
+  description: The changes planned, in the order they are written; made unless the task failed or ran in check mode.
   returned: always
   type: list
   elements: dict
@@ -144,7 +155,28 @@ changes:
       description: Address ranges removed from a pool (updates; never allocated ones).
       type: list
       elements: str
-  sample: [{"action": "update", "kind": "SpiderIPPool", "name": "worker-eth0-v4", "added": ["172.31.199.195"], "removed": []}]
+    applied:
+      description: Every write of this change was made (always V(false) in check mode).
+      type: bool
+  sample: [{"action": "update", "kind": "SpiderIPPool", "name": "worker-eth0-v4", "added": ["172.31.199.195"], "removed": [],
+            "applied": true}]
+errors:
+  description: The failed writes, in object order (the message names the first ten).
+  returned: when a write (or, in check mode, a dry run) failed
+  type: list
+  elements: dict
+  contains:
+    object:
+      description: Kind and name (C(namespace/name) for multus configs) of the object.
+      type: str
+    verb:
+      description: V(create), V(replace) or V(delete).
+      type: str
+    msg:
+      description: The API server's answer, naming the object.
+      type: str
+  sample: [{"object": "SpiderIPPool master-eth0-v4", "verb": "create",
+            "msg": "create SpiderIPPool master-eth0-v4 failed (HTTP 422): ..."}]
 kept:
   description: Stale objects not pruned, with the reason (allocated addresses or a pool referring to them).
   returned: always
@@ -163,7 +195,6 @@ api_requests:
 import json
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
@@ -178,8 +209,16 @@ except ImportError:
     HAS_KUBERNETES = False
 
 
+# Failures that are not the object's own: the API server is unreachable, overloaded or refuses us.
+_FATAL_STATUS = (401, 429)
+
+
 class KubeError(Exception):
-    """One failed API request, as a single line."""
+    """One failed API request, as a single line; ``status`` is the HTTP status (None: no answer)."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
 
 
 class SpiderpoolApi:
@@ -191,8 +230,11 @@ class SpiderpoolApi:
         self.requests = 0
         self.writes = 0
         self._lock = threading.Lock()
+        configuration = k8s_client.Configuration()
+        # One connection per worker: beyond the client's default pool (10) each extra request would
+        # open, and then discard, a TLS connection of its own.
+        configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, params['workers'])
         if params['host']:
-            configuration = k8s_client.Configuration()
             configuration.host = params['host']
             configuration.verify_ssl = params['validate_certs']
             if params['ca_cert']:
@@ -202,7 +244,8 @@ class SpiderpoolApi:
             api_client = k8s_client.ApiClient(configuration)
         else:
             try:
-                api_client = k8s_config.new_client_from_config(config_file=params['kubeconfig'], context=params['context'])
+                api_client = k8s_config.new_client_from_config(config_file=params['kubeconfig'], context=params['context'],
+                                                               client_configuration=configuration)
             except (k8s_config.ConfigException, OSError) as exc:
                 raise KubeError('cannot load a kubeconfig (%s): %s' % (params['kubeconfig'] or 'client default', exc)) from None
         self.api = k8s_client.CustomObjectsApi(api_client)
@@ -210,7 +253,6 @@ class SpiderpoolApi:
     def _call(self, what, func, *args, **kwargs):
         with self._lock:
             self.requests += 1
-            self.writes += 0 if 'dry_run' in kwargs or func.__name__.startswith(('list_', 'get_')) else 1
         try:
             return func(*args, _request_timeout=self.timeout, **kwargs)
         except ApiException as exc:
@@ -219,7 +261,7 @@ class SpiderpoolApi:
                 message = json.loads(exc.body).get('message') or message
             except (TypeError, ValueError, AttributeError):
                 pass
-            raise KubeError('%s failed (HTTP %s): %s' % (what, exc.status, message)) from None
+            raise KubeError('%s failed (HTTP %s): %s' % (what, exc.status, message), exc.status) from None
         except Exception as exc:  # pylint: disable=broad-exception-caught
             raise KubeError('%s failed: %s' % (what, exc)) from None
 
@@ -227,7 +269,7 @@ class SpiderpoolApi:
         try:
             return self._call('listing %ss' % kind, self.api.list_cluster_custom_object, sync.GROUP, sync.VERSION, sync.PLURALS[kind])['items']
         except KubeError as exc:
-            if '(HTTP 404)' in str(exc):
+            if exc.status == 404:
                 raise KubeError('%s is not served by the API server: install Spiderpool (its CRDs) first' % kind) from None
             raise
 
@@ -236,17 +278,28 @@ class SpiderpoolApi:
             self._call('reading %s' % change['name'], self.api.get_cluster_custom_object, sync.GROUP, sync.VERSION,
                        sync.PLURALS[change['kind']], change['name'])
         except KubeError as exc:
-            if '(HTTP 404)' in str(exc):
+            if exc.status == 404:
                 return False
             raise
         return True
 
     def write(self, write, dry_run):
         """One create/replace/delete; a real replace updates the resourceVersion of a following write."""
+        try:
+            result = self._write(write, dry_run)
+        except KubeError as exc:
+            fatal = exc.status is None or exc.status in _FATAL_STATUS or exc.status >= 500
+            raise sync.WriteError(str(exc), fatal) from None
+        if not dry_run:
+            with self._lock:
+                self.writes += 1
+        return result
+
+    def _write(self, write, dry_run):
         change, verb, body = write['change'], write['verb'], write['body']
         kind, name, namespace = change['kind'], change['name'], change.get('namespace')
         plural = sync.PLURALS[kind]
-        what = '%s%s %s %s' % ('dry-run ' if dry_run else '', verb, kind, '%s/%s' % (namespace, name) if namespace else name)
+        what = '%s%s %s' % ('dry-run ' if dry_run else '', verb, sync.change_label(change))
         options = {'dry_run': 'All'} if dry_run else {}
         if verb != 'delete':
             options['field_manager'] = self.field_manager
@@ -265,13 +318,6 @@ class SpiderpoolApi:
         return self._call(what, func, *where, name, **options)
 
 
-def run_phase(api, phase, dry_run, workers):
-    """Run the independent writes of one phase in parallel; the first failure is raised."""
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for future in [pool.submit(api.write, write, dry_run) for write in phase]:
-            future.result()
-
-
 def wait_gone(api, changes, timeout):
     """Deleted pools keep a finalizer until their addresses are released: wait until they are gone."""
     deadline = time.monotonic() + timeout
@@ -283,28 +329,26 @@ def wait_gone(api, changes, timeout):
 
 
 def reconcile(api, params, check_mode):
+    """List, plan, write. Returns ``(plan, report)``; ``report`` is ``run_phases``' account of the writes."""
     smcs, pools = api.list(sync.SMC), api.list(sync.POOL)
     plan = sync.plan_sync(params['objects'], smcs, pools, params['owner_labels'], prune=params['prune'],
                           replace_placeholder=params['replace_placeholder'])
     phases = sync.writes(plan['changes'])
     freed = sync.freed_addresses(plan['changes'])
-    # Validate every write by a dry run before the first real one, except the writes that can
-    # only pass after earlier real writes (they are checked by the API when made).
-    for phase in phases:
-        run_phase(api, [w for w in phase if not sync.needs_prior_writes(w, freed)], True, params['workers'])
     if check_mode:
-        return plan
+        # The check is a server-side dry run of each write (schema, webhooks), all against the current
+        # state, so one phase; writes that can only pass after earlier real ones are left out.
+        dry = [w for phase in phases for w in phase if not sync.needs_prior_writes(w, freed)]
+        return plan, sync.run_phases([dry], lambda w: api.write(w, True), params['workers'])
     dependent = any(sync.needs_prior_writes(w, freed) for phase in phases for w in phase)
-    for phase in phases:
-        run_phase(api, phase, False, params['workers'])
+
+    def settle(phase):
         deleted = [w['change'] for w in phase if w['verb'] == 'delete' and w['change']['kind'] == sync.POOL]
         if deleted and dependent:
             wait_gone(api, deleted, params['wait_timeout'])
-    return plan
-
-
-def _label(change):
-    return '%s %s' % (change['kind'], '%s/%s' % (change['namespace'], change['name']) if change.get('namespace') else change['name'])
+    # No dry run first: the API server and its webhooks validate each real write; a refused object
+    # fails alone and a re-run converges (a dry run per object doubled the requests and the time).
+    return plan, sync.run_phases(phases, lambda w: api.write(w, False), params['workers'], settle)
 
 
 def main():
@@ -329,28 +373,37 @@ def main():
     )
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib('kubernetes'))
+    if module.params['workers'] < 1:
+        module.fail_json(msg='workers must be at least 1, got %d' % module.params['workers'])
     result = {'changed': False, 'changes': [], 'kept': [], 'unchanged': 0, 'api_requests': 0}
     api = None
     try:
         sync.validate_desired(module.params['objects'])   # bad input fails before the cluster is contacted
         api = SpiderpoolApi(module.params)
-        plan = reconcile(api, module.params, module.check_mode)
+        plan, report = reconcile(api, module.params, module.check_mode)
     except (sync.SyncError, KubeError) as exc:
         if api:
             result.update(api_requests=api.requests, changed=api.writes > 0)
         module.fail_json(msg=str(exc), **result)
     for message in plan['kept']:
         module.warn(message)
+    applied = {id(c) for c in ([] if module.check_mode else sync.applied_changes(plan['changes'], report))}
     result.update(
-        changed=bool(plan['changes']),
-        changes=[{k: v for k, v in c.items() if k not in ('body', 'before', 'after')} for c in plan['changes']],
+        changed=bool(applied) if report['failed'] and not module.check_mode else bool(plan['changes']),
+        changes=[dict({k: v for k, v in c.items() if k not in ('body', 'before', 'after')}, applied=id(c) in applied)
+                 for c in plan['changes']],
         kept=plan['kept'],
         unchanged=plan['unchanged'],
         api_requests=api.requests,
     )
     if module._diff:
-        result['diff'] = [{'before_header': '%s (before)' % _label(c), 'after_header': '%s (%s)' % (_label(c), c['action']),
+        result['diff'] = [{'before_header': '%s (before)' % sync.change_label(c),
+                           'after_header': '%s (%s)' % (sync.change_label(c), c['action']),
                            'before': c['before'], 'after': c['after']} for c in plan['changes']]
+    if report['failed']:
+        result['errors'] = [{'object': sync.change_label(w['change']), 'verb': w['verb'], 'msg': message}
+                            for w, message in report['failed']]
+        module.fail_json(msg=sync.failure_message(plan['changes'], report), **result)
     module.exit_json(**result)
 
 

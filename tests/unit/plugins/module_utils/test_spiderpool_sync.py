@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 import copy
 import json
+import threading
+import time
 
 import pytest
 
@@ -262,3 +264,100 @@ def test_allocated_ips_parsing():
     assert sync.allocated_ips({}) == {}
     assert sync.allocated_ips({'status': {'allocatedIPs': None}}) == {}
     assert sync.allocated_ips({'status': {'allocatedIPs': '{"10.0.0.5": {"pod": "ns/p", "podUid": "u"}}'}}) == {'10.0.0.5': 'ns/p'}
+
+
+def fake_writes(names, phase=3):
+    """Pool creates of ``names``, as ``writes`` lays them out."""
+    changes = [{'action': 'create', 'kind': sync.POOL, 'name': name, 'body': {}} for name in names]
+    return changes, [{'change': c, 'verb': 'create', 'body': {}, 'phase': phase} for c in changes]
+
+
+class Recorder:
+    """A write function that records how many writes ran at once and fails on chosen names."""
+
+    def __init__(self, fail=(), fatal=(), delay=0.01):
+        self.fail, self.fatal, self.delay = set(fail), set(fatal), delay
+        self.lock = threading.Lock()
+        self.running = self.peak = 0
+        self.made = []
+
+    def __call__(self, write):
+        name = write['change']['name']
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            # Later names finish first: the report's order must not depend on completion order.
+            time.sleep(self.delay * (1 + (hash(name) % 3)))
+            if name in self.fatal:
+                raise sync.WriteError('create %s failed: connection refused' % name, fatal=True)
+            if name in self.fail:
+                raise sync.WriteError('create %s failed (HTTP 422): denied' % name)
+            with self.lock:
+                self.made.append(name)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_run_phases_bounds_the_writes_in_flight():
+    _changes, phase = fake_writes(['p%02d' % i for i in range(40)])
+    for workers in (1, 4, 16):
+        recorder = Recorder()
+        report = sync.run_phases([phase], recorder, workers)
+        assert recorder.peak == workers
+        assert [w['change']['name'] for w in report['done']] == ['p%02d' % i for i in range(40)]
+        assert report['failed'] == [] and report['skipped'] == []
+
+
+def test_run_phases_tries_every_write_of_a_phase_and_orders_errors_by_object():
+    changes, phase = fake_writes(['p%02d' % i for i in range(30)])
+    recorder = Recorder(fail=['p25', 'p03', 'p17'])
+    report = sync.run_phases([list(reversed(phase))], recorder, 8)
+    assert [message for _w, message in report['failed']] == [
+        'create p03 failed (HTTP 422): denied', 'create p17 failed (HTTP 422): denied', 'create p25 failed (HTTP 422): denied']
+    assert len(report['done']) == 27 and report['skipped'] == []
+    assert sorted(recorder.made) == [w['change']['name'] for w in report['done']]
+    applied = sync.applied_changes(changes, report)
+    assert [c['name'] for c in applied] == sorted(recorder.made)
+    message = sync.failure_message(changes, report)
+    assert message == ('3 of 30 writes failed: create p03 failed (HTTP 422): denied; create p17 failed (HTTP 422): denied; '
+                       'create p25 failed (HTTP 422): denied. Applied: 27 of 30 changes; a re-run makes the rest once the cause is fixed')
+
+
+def test_a_failed_phase_is_the_last_and_a_fatal_error_stops_new_writes():
+    _deletes, first = fake_writes(['gone-a', 'gone-b'], phase=1)
+    _creates, second = fake_writes(['new-a', 'new-b'], phase=3)
+    settled = []
+    report = sync.run_phases([first, second], Recorder(fail=['gone-b']), 4, settled.append)
+    assert [w['change']['name'] for w in report['done']] == ['gone-a']
+    assert [w['change']['name'] for w in report['skipped']] == ['new-a', 'new-b']
+    assert settled == []                                   # no settling after a failed phase
+    report = sync.run_phases([first, second], Recorder(), 4, settled.append)
+    assert len(report['done']) == 4 and settled == [first, second]
+    # One at a time: after the fatal error nothing more starts, whatever the phase.
+    changes, phase = fake_writes(['a', 'b', 'c', 'd'])
+    recorder = Recorder(fatal=['b'])
+    report = sync.run_phases([phase, second], recorder, 1)
+    assert recorder.made == ['a']
+    assert [w['change']['name'] for w in report['skipped']] == ['c', 'd', 'new-a', 'new-b']
+    assert sync.failure_message(changes, report) == ('1 of 6 writes failed: create b failed: connection refused. '
+                                                     'Applied: SpiderIPPool a; a re-run makes the rest once the cause is fixed')
+
+
+def test_a_split_update_is_applied_only_with_both_halves_and_long_error_lists_are_cut():
+    current = [as_stored(o) for o in desired()]
+    wanted = desired()
+    pools = {o['metadata']['name']: o for o in wanted}
+    pools['master-eth0-v4']['spec']['ips'] = ['172.31.199.186-172.31.199.190']
+    pools['worker-eth0-v4']['spec']['ips'] = ['172.31.199.191-172.31.199.194']
+    changes = run(current, wanted)['changes']
+    phases = sync.writes(changes)
+    report = sync.run_phases(phases, Recorder(fail=['worker-eth0-v4']), 2)
+    assert [(w['verb'], w['change']['name']) for w in report['done']] == [('replace', 'master-eth0-v4')]   # the shrink
+    assert sync.applied_changes(changes, report) == []
+    names, phase = fake_writes(['p%02d' % i for i in range(14)])
+    report = sync.run_phases([phase], Recorder(fail=[c['name'] for c in names]), 4)
+    message = sync.failure_message(names, report)
+    assert message.startswith('14 of 14 writes failed: create p00 failed')
+    assert 'p09 failed (HTTP 422): denied (and 4 more, all in errors). Applied: 0 of 14 changes;' in message

@@ -69,12 +69,36 @@ def test_missing_crds_and_missing_kubeconfig(kube, capsys, tmp_path):
     assert '\n' not in result['msg']
 
 
-def test_api_refusal_is_one_line_and_changes_nothing(kube, capsys):
+def test_api_refusal_fails_that_object_alone_in_one_line(kube, capsys):
     if not os.path.isdir(CRD_DIR):
         pytest.skip('Spiderpool CRDs not found')
     objects = plan(guide_hosts())['objects']
     objects[2]['spec']['subnet'] = '172.31.199.0/20'        # not canonical: the webhook refuses it
-    result = run({'objects': objects, 'kubeconfig': kube.kubeconfig_path, 'workers': 1}, capsys)
-    assert result['failed'] and not result['changed']
-    assert result['msg'].startswith('dry-run create SpiderIPPool master-eth0-v4 failed (HTTP ')
-    assert kube.objects('SpiderIPPool') == [] and kube.objects('SpiderMultusConfig') == []
+    objects[3]['spec']['subnet'] = '192.168.0.1/24'
+    # In check mode every write is validated by a dry run: both refusals, in name order, nothing written.
+    checked = run({'objects': objects, 'kubeconfig': kube.kubeconfig_path}, capsys, check_mode=True)
+    assert checked['failed'] and [e['object'] for e in checked['errors']] == ['SpiderIPPool master-eth0-v4', 'SpiderIPPool master-eth1-v4']
+    assert kube.objects('SpiderIPPool') == []
+    result = run({'objects': objects, 'kubeconfig': kube.kubeconfig_path}, capsys)
+    assert result['failed'] and result['changed'] and '\n' not in result['msg']
+    assert result['msg'].startswith('2 of 6 writes failed: create SpiderIPPool master-eth0-v4 failed (HTTP ')
+    assert '; create SpiderIPPool master-eth1-v4 failed (HTTP ' in result['msg']
+    assert result['msg'].endswith('Applied: SpiderMultusConfig kube-system/ipvlan-eth0, SpiderMultusConfig kube-system/ipvlan-eth1, '
+                                  'SpiderIPPool worker-eth0-v4, SpiderIPPool worker-eth1-v4; '
+                                  'a re-run makes the rest once the cause is fixed')
+    assert [(e['object'], e['verb']) for e in result['errors']] == [('SpiderIPPool master-eth0-v4', 'create'),
+                                                               ('SpiderIPPool master-eth1-v4', 'create')]
+    assert {c['name']: c['applied'] for c in result['changes']} == {
+        'ipvlan-eth0': True, 'ipvlan-eth1': True, 'master-eth0-v4': False, 'master-eth1-v4': False,
+        'worker-eth0-v4': True, 'worker-eth1-v4': True}
+    assert sorted(p['metadata']['name'] for p in kube.objects('SpiderIPPool')) == ['worker-eth0-v4', 'worker-eth1-v4']
+    assert result['api_requests'] == 2 + 6                   # no dry run before the writes
+    # Fixed, the re-run makes the rest.
+    fixed = plan(guide_hosts())['objects']
+    again = run({'objects': fixed, 'kubeconfig': kube.kubeconfig_path}, capsys)
+    assert [(c['name'], c['applied']) for c in again['changes']] == [('master-eth0-v4', True), ('master-eth1-v4', True)]
+
+
+def test_workers_must_be_positive(kube, capsys):
+    result = run({'objects': [], 'kubeconfig': kube.kubeconfig_path, 'workers': 0}, capsys)
+    assert result['failed'] and result['msg'] == 'workers must be at least 1, got 0'
