@@ -2,10 +2,11 @@
 
 The inventory's critical path is the DescribeInstances listing of a region. This compares, on a
 worldgen world with latency added to every request:
-  - token chain: MaxResults 100 + NextToken, one page after the other (what the inventory does);
+  - token chain: MaxResults 100 + NextToken, one page after the other;
   - zone chains: one token chain per zone (ZoneId filter), in parallel; the zones come from the
     region's vSwitch listing, which must answer first;
-  - page numbers: PageNumber 1 (PageSize 100) for TotalCount, then every other page in parallel.
+  - page numbers: PageNumber 1 (PageSize 100) for TotalCount, then every other page in parallel
+    (ecs.describe_instances_fanned, what the inventory does).
 Prints wall time, DescribeInstances calls and the page minimum (ceil(instances / 100)).
 
   .venv/bin/python tests/benchmarks/bench_instance_paging.py [--instances 2500] [--latency 30] [--repeat 3]
@@ -43,19 +44,7 @@ def zone_chains(clients, region):
 
 
 def page_numbers(clients, region):
-    """Fan-out over PageNumber; a TotalCount that moves between pages means the listing is not a
-    consistent snapshot (instances created or released meanwhile), so it is listed again by token."""
-    def page(number):
-        return ecs.request(clients, 'ecs', region, 'DescribeInstances',
-                           {'RegionId': region, 'PageSize': PAGE, 'PageNumber': number})
-    first = page(1)
-    total = first['TotalCount']
-    with ThreadPoolExecutor(WORKERS) as pool:
-        bodies = [first] + list(pool.map(page, range(2, math.ceil(total / PAGE) + 1)))
-    instances = [raw for body in bodies for raw in body['Instances']['Instance']]
-    if any(body['TotalCount'] != total for body in bodies) or len({raw['InstanceId'] for raw in instances}) != total:
-        return token_chain(clients, region)
-    return instances
+    return ecs.describe_instances_fanned(clients, region, {})
 
 
 def main():

@@ -422,3 +422,61 @@ def test_ansible_doc_shows_options_and_examples():
                           env=base_env(), cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
     for word in ('hostnames', 'include_filters', 'strict_permissions', 'keyed_groups', 'cache_plugin', 'EXAMPLES'):
         assert word in proc.stdout
+
+
+# --- listings at fleet size -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def fleet(tmp_path_factory):
+    """A generated world of 650 instances x 2 ENIs in one region: 7 instance pages, 3 ENI pages."""
+    import worldgen  # pylint: disable=import-outside-toplevel,import-error
+    path = str(tmp_path_factory.mktemp('fleet') / 'world.json')
+    worldgen.main(['--instances', '650', '--enis', '2', '--regions', '1', '--seed', '3', '-o', path])
+    with open(path, encoding='utf-8') as handle:
+        region = next(iter(json.load(handle)['regions']))
+    return path, region
+
+
+def test_listings_fan_out_at_the_page_minimum(fleet, tmp_path):
+    """Two round trips per listing: with 0.2 s per request the seven instance pages end within four
+    latencies of the first request (one page after another they would take seven), at 7 calls."""
+    path, region = fleet
+    config = write_config(tmp_path, 'fleet', regions=[region], hostnames=['instance_id'])
+    with EcsEmulator(path, latency=200) as emu:
+        result = inventory_list(config, cloud_env(emu.url))
+        requests = emu.requests()
+    assert len(result['_meta']['hostvars']) == 650
+    assert all(len(h['alicloud_enis']) == 2 for h in result['_meta']['hostvars'].values())
+    for action, pages in (('DescribeInstances', 7), ('DescribeNetworkInterfaces', 3)):
+        entries = [r for r in requests if r['action'] == action]
+        assert len(entries) == pages, action
+        span = max(r['ts'] for r in entries) - min(r['ts'] - r['ms'] / 1000.0 for r in entries)
+        assert span < 4 * 0.2, (action, span)
+
+
+def test_instance_released_between_pages_is_left_out_once(fleet, tmp_path):
+    """An instance released after page 1 was answered shifts the later pages; the listing notices the
+    changed TotalCount and lists again by NextToken: every remaining instance once, the released one gone."""
+    path, region = fleet
+    config = write_config(tmp_path, 'fleet', regions=[region], hostnames=['instance_id'])
+    with EcsEmulator(path) as emu:
+        api = emu.api
+        describe = api.actions[('2014-05-26', 'DescribeInstances')]
+        released = []
+
+        def release_after_first_page(params):
+            body = describe(params)
+            if not released and params.get('PageNumber') == '1':
+                zone = api.world.regions[region]
+                gone = zone.instances[5]
+                zone.instances.remove(gone)
+                zone.instances_by_vpc[gone.vpc].remove(gone)
+                api.mutated()
+                released.append(gone.id)
+            return body
+        api.actions[('2014-05-26', 'DescribeInstances')] = release_after_first_page
+        result = inventory_list(config, cloud_env(emu.url))
+        counts = emu.request_counts()
+    hosts = result['_meta']['hostvars']
+    assert len(hosts) == 649 and released and released[0] not in hosts
+    assert counts['DescribeInstances'] == 7 + 7   # the fan-out, then the NextToken chain

@@ -5,6 +5,7 @@ itself is loaded through ansible-core's plugin loader so options, doc fragments 
 constructed/cache machinery are the real ones.
 """
 
+import gc
 import json
 import os
 import sys
@@ -492,3 +493,29 @@ def test_expression_refs():
     assert module.expression_refs(['now() > 1']) is None
     assert module.expression_refs(['alicloud_tags.role ==']) is None
     assert module.expression_refs([{'not': 'a string'}]) is None
+
+
+@pytest.mark.parametrize('failing', [False, True])
+def test_garbage_collector_pauses_during_parse_and_leaves_the_facts_out_after(run, recorder, monkeypatch, failing):
+    """The collector is off while the facts are fetched and added, back on after (also on failure), and the
+    objects of the inventory are frozen out of its later passes."""
+    seen = []
+
+    def gather(*args, **kwargs):
+        seen.append(gc.isenabled())
+        if failing:
+            raise AnsibleError('listing failed')
+        return recorder(*args, **kwargs)
+    module = sys.modules[type(inventory_loader.get('underlay.alicloud.ecs')).__module__]
+    monkeypatch.setattr(module, 'gather_hosts', gather)
+    frozen = gc.get_freeze_count()
+    try:
+        if failing:
+            with pytest.raises(AnsibleError, match='listing failed'):
+                run({})
+        else:
+            run({})
+        assert seen == [False] and gc.isenabled()
+        assert gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
