@@ -284,19 +284,86 @@ def test_our_own_check_refuses_a_pool_overlapping_another(double, tmp_path):
     assert [k for k in double.request_counts()['requests'] if not k.startswith('list ')] == []
 
 
-def test_the_real_webhook_refusal_is_reported_and_nothing_is_written(double, tmp_path):
-    """What only the webhook knows (an address outside the pool's subnet): the server-side dry run
-    fails with the webhook's own words, naming the object; no object is written."""
-    bad = stale_pool('master-eth0-v4', ['10.1.1.1'])
-    good = stale_pool('worker-eth0-v4', ['172.31.199.190'])
+def apply_objects(kube, tmp_path, objects, check=False, **options):
+    """spiderpool_objects alone in a play on localhost; returns its result (the play goes on when it fails)."""
+    out = tmp_path / 'result.json'
     play = tmp_path / 'apply.yml'
-    play.write_text(yaml.safe_dump([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [{
-        'underlay.alicloud.spiderpool_objects': {'objects': [good, bad], 'owner_labels': OWNER}}],
+    play.write_text(yaml.safe_dump([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [
+        {'underlay.alicloud.spiderpool_objects': dict({'objects': objects, 'owner_labels': OWNER}, **options),
+         'register': 'result', 'ignore_errors': True},
+        {'ansible.builtin.copy': {'content': '{{ result | to_json }}', 'dest': str(out)}, 'check_mode': False}],
         'vars': {'ansible_python_interpreter': sys.executable}}]))
+    proc = subprocess.run([os.path.join(VENV_BIN, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(play)]
+                          + (['--check'] if check else []),
+                          env=env_for(kube), cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+def numbered_pools(count):
+    """One-address pools as the planner makes them (ipVersion set: the webhook would fill it)."""
+    objects = [stale_pool('node-%02d-eth0-v4' % i, ['172.31.200.%d' % (i + 1)]) for i in range(count)]
+    for obj in objects:
+        obj['spec']['ipVersion'] = 4
+    return objects
+
+
+def peak_in_flight(events):
+    """Most requests the API server was serving at once, from the audit log's received and completed times."""
+    edges = []
+    for event in events:
+        edges += [(event['requestReceivedTimestamp'], 1), (event['stageTimestamp'], -1)]
+    peak = running = 0
+    for _stamp, step in sorted(edges, key=lambda e: (e[0], e[1])):
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def test_pools_are_created_in_parallel_without_dry_runs_and_a_rerun_only_lists(double, tmp_path):
+    objects = numbered_pools(60)
     double.reset_stats()
-    proc = subprocess.run([os.path.join(VENV_BIN, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(play)],
-                          env=env_for(double), cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode != 0
-    assert 'master-eth0-v4' in proc.stdout and 'not match base subnet: 10.1.1.1' in proc.stdout, proc.stdout[-3000:]
+    result = apply_objects(double, tmp_path, objects, workers=6)
+    assert result['changed'] and not result.get('failed') and all(c['applied'] for c in result['changes'])
+    assert double.request_counts()['requests'] == {'list spiderippools.spiderpool.spidernet.io': 1,
+                                                   'list spidermultusconfigs.spiderpool.spidernet.io': 1,
+                                                   'create spiderippools.spiderpool.spidernet.io': 60}
+    creates = [e for e in double.audit_events() if e['verb'] == 'create']
+    assert 1 < peak_in_flight(creates) <= 6
+    assert len(pools(double)) == 60
+    double.reset_stats()
+    again = apply_objects(double, tmp_path, objects, workers=6)
+    assert not again['changed'] and again['unchanged'] == 60
+    assert double.request_counts()['total'] == again['api_requests'] == 2
+
+
+def test_the_real_webhook_refuses_two_pools_the_others_are_created_and_a_rerun_converges(double, tmp_path):
+    """What only the webhook knows (an address outside the pool's subnet) comes back in the webhook's own
+    words naming the object, in name order whatever order the writes finished in; every other pool is
+    created (no dry run first); once fixed, a re-run creates the two and the next one only lists."""
+    objects = numbered_pools(20)
+    for index in (13, 4):
+        objects[index]['spec']['ips'] = ['10.1.1.%d' % index]
+    # Check mode: both refusals from the dry runs, nothing stored.
+    checked = apply_objects(double, tmp_path, list(reversed(objects)), check=True, workers=8)
+    assert checked['failed'] and [e['object'] for e in checked['errors']] == ['SpiderIPPool node-04-eth0-v4',
+                                                                            'SpiderIPPool node-13-eth0-v4']
     assert pools(double) == {}
-    assert [k for k in double.request_counts()['requests'] if not k.startswith('list ') and 'dry run' not in k] == []
+    double.reset_stats()
+    result = apply_objects(double, tmp_path, list(reversed(objects)), workers=8)
+    assert result['failed'] and result['changed']
+    assert result['msg'].startswith('2 of 20 writes failed: create SpiderIPPool node-04-eth0-v4 failed (HTTP 422): ')
+    assert 'not match base subnet: 10.1.1.4' in result['errors'][0]['msg']
+    assert 'not match base subnet: 10.1.1.13' in result['errors'][1]['msg']
+    assert [e['object'] for e in result['errors']] == ['SpiderIPPool node-04-eth0-v4', 'SpiderIPPool node-13-eth0-v4']
+    assert result['msg'].endswith('Applied: 18 of 20 changes; a re-run makes the rest once the cause is fixed')
+    assert sorted(c['name'] for c in result['changes'] if c['applied']) == sorted(pools(double))
+    assert sorted(pools(double)) == ['node-%02d-eth0-v4' % i for i in range(20) if i not in (4, 13)]
+    assert [k for k in double.request_counts()['requests'] if 'dry run' in k] == []
+    fixed = numbered_pools(20)
+    again = apply_objects(double, tmp_path, fixed, workers=8)
+    assert not again.get('failed') and [c['name'] for c in again['changes']] == ['node-04-eth0-v4', 'node-13-eth0-v4']
+    assert len(pools(double)) == 20
+    double.reset_stats()
+    last = apply_objects(double, tmp_path, fixed, workers=8)
+    assert not last['changed'] and double.request_counts()['total'] == 2
