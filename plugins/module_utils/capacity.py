@@ -342,6 +342,12 @@ def _new_eni(row, settings, nodes, planned, node_used, run_used):
     enis = facts.get('alicloud_enis') or []
     if info is None or quota.get('enis') is None:
         return None, 'skip: the ENI quota of instance type %s is unknown' % facts.get('alicloud_instance_type')
+    vswitch = settings['new_eni_vswitches'].get(row['vswitch_id'], row['vswitch_id'])
+    limit = _quota_limit(quota, row['family'])
+    key = FAMILY_KEYS[row['family']]
+    roomy = [e for e in enis if e.get('vswitch_id') == vswitch and limit is not None and len(e.get(key) or []) < limit]
+    if roomy:
+        return None, '%s in vSwitch %s still has room for IPv%d: it is filled instead' % (roomy[0].get('id'), vswitch, row['family'])
     if not row['node_eni_headroom']:
         return None, ('skip: node %s has %d of %d ENIs (EniQuantity of %s): no room for another ENI; nothing changed'
                       % (row['node'], len(enis), quota['enis'], facts.get('alicloud_instance_type')))
@@ -349,12 +355,6 @@ def _new_eni(row, settings, nodes, planned, node_used, run_used):
         return None, 'a new ENI for node %s is already planned in this run' % row['node']
     if len(planned) >= settings['max_new_enis']:
         return None, 'max_new_enis=%d reached in this run: next run' % settings['max_new_enis']
-    vswitch = settings['new_eni_vswitches'].get(row['vswitch_id'], row['vswitch_id'])
-    limit = _quota_limit(quota, row['family'])
-    key = FAMILY_KEYS[row['family']]
-    roomy = [e for e in enis if e.get('vswitch_id') == vswitch and limit is not None and len(e.get(key) or []) < limit]
-    if roomy:
-        return None, '%s in vSwitch %s still has room for IPv%d: it is filled instead' % (roomy[0].get('id'), vswitch, row['family'])
     if info['next_excluded']:
         return None, ('skip: the new ENI would be %s, which the pool options leave out (interfaces, exclude_interfaces)'
                       % info['next_interface'])
@@ -431,7 +431,8 @@ def attached_enis(results):
             'name': item.get('name'), 'device_index': record.get('device_index'), 'mac': record.get('mac'),
             'vswitch_id': record.get('vswitch_id') or item.get('vswitch_id'),
             'ipv4': list(record.get('secondary_ips') or []), 'ipv6': list(record.get('ipv6_ips') or []),
-            'changed': bool(result.get('changed')), 'error': result.get('msg') if result.get('failed') else None,
+            'changed': bool(result.get('changed')),
+            'error': '%s (%s): %s' % (item.get('node'), item.get('eni_id') or item.get('name'), result.get('msg')) if result.get('failed') else None,
             'record': dict((k, record.get(k)) for k in ENI_KEYS) if attached else None,
         })
     return out

@@ -123,8 +123,8 @@ options:
     default: 1
   new_eni_vswitches:
     description:
-      - vSwitch of a new ENI by the vSwitch of the full ENI, for example C({vsw-nodes: vsw-pods}). Unlisted, the new ENI
-        is in the full ENI's vSwitch.
+      - vSwitch of a new ENI by the vSwitch of the full ENI, for example C(vsw-nodes) mapped to C(vsw-pods). Unlisted, the
+        new ENI is in the full ENI's vSwitch.
     type: dict
     default: {}
   new_eni_security_groups:

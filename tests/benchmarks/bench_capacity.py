@@ -3,7 +3,7 @@
 A generated world (tests/emulator/worldgen.py: N instances x 2 ENIs x 3 secondary IPv4, one region, /20
 vSwitches so that they have room left)
 served by the ECS/VPC emulator, the real dynamic inventory, and the Kubernetes double with the real
-Spiderpool CRDs; latency is added to every request of both. The pools are made first by
+Spiderpool CRDs and a Node per instance; latency is added to every request of both. The pools are made first by
 playbooks/spiderpool_networks.yml (day 1, not measured). Then, each with
 underlay_capacity_topup=true unless said otherwise:
   - report only (topup false),
@@ -81,6 +81,10 @@ def main():
             yaml.safe_dump(INVENTORY, handle)
         double = kube_emulator.KubeEmulator(latency_ms=args.latency_ms, spiderpool_webhooks=True)
         double.load_crds(CRDS)
+        with open(world, encoding='utf-8') as handle:
+            for region in json.load(handle)['regions'].values():
+                for instance in region['instances']:
+                    double.add_node(instance['hostname'].lower())
         double.start()
         try:
             with EcsEmulator(world, latency=args.latency_ms) as emu:

@@ -50,12 +50,12 @@ def cloud_writes(emu):
     return dict((k, v) for k, v in emu.request_counts().items() if k in WRITES)
 
 
-def allocate(kube, pool, ips):
-    """Pods holding ``ips`` of ``pool``, as the agent's IPAM records them."""
+def allocate(kube, pool, ips, node=None):
+    """Pods holding ``ips`` of ``pool``, as the agent's IPAM records them (the pods run on ``node`` when given)."""
     uids = {}
     for index, _ip in enumerate(ips):
         name = '%s-app-%d' % (pool, index)
-        live = kube.get('Pod', name, 'default') or kube.run_pod(name, 'default')
+        live = kube.get('Pod', name, 'default') or kube.run_pod(name, 'default', node=node)
         uids[name] = live['metadata']['uid']
     kube.patch_status('SpiderIPPool', pool, {
         'allocatedIPs': json.dumps(dict((ip, {'pod': 'default/%s-app-%d' % (pool, i), 'podUid': uids['%s-app-%d' % (pool, i)]})
@@ -75,6 +75,13 @@ def addresses(entries):
         start, end = ipaddress.ip_address(first), ipaddress.ip_address(last or first)
         out.extend(ipaddress.ip_address(n) for n in range(int(start), int(end) + 1))
     return [str(ip) for ip in sorted(out)]
+
+
+def instance_enis(emu, instance_id):
+    for instance in emu.state()['regions']['cn-hangzhou']['instances']:
+        if instance['id'] == instance_id:
+            return instance['enis']
+    raise AssertionError('no instance %s' % instance_id)
 
 
 def rows(report):
@@ -180,3 +187,148 @@ def test_report_topup_join_interrupt_and_removal(lab, tmp_path):
     assert 'target=9 is beyond the quota of master eth0 IPv4 (instance type ecs.g7.large allows 5 per ENI)' in run.output
     assert cloud_writes(emu) == {}
     assert dict((n, p['metadata']['resourceVersion']) for n, p in pools(kube).items()) == before
+
+
+def full_world(tmp_path):
+    """The lab with every first ENI full (5 secondary IPv4, the per-ENI quota); master's type allows only the 2 ENIs it has."""
+    world = load_world()
+    region = world['regions']['cn-hangzhou']
+    region['instance_types']['ecs.g7.two'] = {'eni_quantity': 2, 'eni_private_ip_quantity': 6, 'eni_ipv6_quantity': 6, 'cpu': 2, 'memory': 8}
+    for instance in region['instances']:
+        if instance['id'] == 'i-bp1master':
+            instance['type'] = 'ecs.g7.two'
+        if instance['id'] == 'i-bp1worker2':
+            instance['enis'][0]['secondary_ips'] += ['172.31.199.199', '172.31.199.200', '172.31.199.201']
+    return write_world(tmp_path, world)
+
+
+@pytest.fixture
+def full_lab(tmp_path, real_kube_factory):  # noqa: F811  pylint: disable=redefined-outer-name
+    with EcsEmulator(full_world(tmp_path)) as emu:
+        kube = real_kube_factory(nodes=(('master', True), ('worker', False), ('worker2', False)))
+        kube.install_spiderpool('ipvlan-eth0')
+        yield emu, kube, kube.env(cloud_env(emu))
+
+
+def test_full_enis_get_a_new_eni_within_quota_and_interrupted_runs_converge(full_lab, tmp_path):
+    emu, kube, env = full_lab
+    run_playbook(NETWORKS, env)
+    for node, ips in (('master', ['172.31.199.185', '172.31.199.186', '172.31.199.187', '172.31.199.188']),
+                      ('worker', ['172.31.199.190', '172.31.199.191', '172.31.199.192', '172.31.199.193']),
+                      ('worker2', ['172.31.199.196', '172.31.199.197', '172.31.199.199', '172.31.199.200'])):
+        allocate(kube, '%s-eth0-v4' % node, ips)
+    master_before = instance_enis(emu, 'i-bp1master')
+    new = ('-e', 'underlay_capacity_topup=true', '-e', 'underlay_capacity_new_enis=true', '-e', 'underlay_capacity_target=4')
+
+    # 1. Check mode: the plan is shown, nothing is written in the cloud or the cluster.
+    emu.reset_stats()
+    kube.reset_stats()
+    run = run_playbook(CAPACITY, env, '--check', *new)
+    assert cloud_writes(emu) == {}
+    assert not [k for k in kube.request_counts()['requests'] if not k.startswith(('get ', 'list '))]
+    assert 'worker eth0 IPv4: ENI eni-bp1w0 is full (3 more wanted): new ENI worker-capacity-2 (eth2) in vSwitch vsw-bp1a' in run.output
+
+    # 2. worker gets a new ENI (eth2) in the full ENI's vSwitch and security groups, with 4 addresses, and
+    #    its pools; master has no room for a third ENI: reported, nothing changed; worker2 waits for the
+    #    next run (one new ENI per run by default). worker2's empty IPv6 row is topped up as usual.
+    report_file = tmp_path / 'capacity.json'
+    emu.reset_stats()
+    run = run_playbook(CAPACITY, env, '-e', 'underlay_capacity_report_file=%s' % report_file, *new)
+    assert cloud_writes(emu) == {'AssignIpv6Addresses': 1, 'CreateNetworkInterface': 1, 'AttachNetworkInterface': 1}
+    assert ('master eth0 IPv4: ENI eni-bp1m0 is full (3 more wanted): skip: node master has 2 of 2 ENIs (EniQuantity of '
+            'ecs.g7.two): no room for another ENI; nothing changed') in run.output
+    assert 'worker2 eth0 IPv4: ENI eni-bp1x0 is full (3 more wanted): max_new_enis=1 reached in this run: next run' in run.output
+    assert instance_enis(emu, 'i-bp1master') == master_before
+    enis = instance_enis(emu, 'i-bp1worker')            # in device index order
+    added = enis[2:]
+    assert [e['id'] for e in enis[:2]] == ['eni-bp1w0', 'eni-bp1w1'] and len(added) == 1 and len(added[0]['secondary_ips']) == 4
+    assert (added[0]['vswitch'], added[0]['security_groups'], added[0]['name']) == ('vsw-bp1a', ['sg-bp1lab'], 'worker-capacity-2')
+    assert added[0]['tags'] == {'managed-by': 'underlay.alicloud', 'underlay.alicloud/instance': 'i-bp1worker'}
+    now = pools(kube)
+    assert addresses(now['worker-eth2-v4']['spec']['ips']) == sorted(added[0]['secondary_ips'], key=ipaddress.ip_address)
+    assert now['worker-eth2-v4']['metadata']['labels']['underlay.alicloud/eni'] == added[0]['id']
+    assert kube.get('SpiderMultusConfig', 'ipvlan-eth2', 'kube-system')['spec']['ipvlan']['master'] == ['eth2']
+    assert 'playbooks/ipvlan_cni.yml --limit worker' in run.output
+    report = json.loads(report_file.read_text())
+    assert [(n['node'], n['eni_id'], n['device_index'], len(n['ipv4']), n['error']) for n in report['new_enis']] == [
+        ('worker', added[0]['id'], 2, 4, None)]
+
+    # 3. A run that died after creating worker2's ENI and before attaching it (and before any address):
+    #    the next run attaches that ENI rather than creating another; worker's new ENI has room, so
+    #    worker gets no third one.
+    orphan = run_tasks(tmp_path, env, [{'underlay.alicloud.ecs_eni': {
+        'name': 'worker2-capacity-2', 'vswitch_id': 'vsw-bp1a', 'security_groups': ['sg-bp1lab'],
+        'tags': {'managed-by': 'underlay.alicloud', 'underlay.alicloud/instance': 'i-bp1worker2'}}}]).results['r0']
+    orphan_id = orphan['network_interface']['id']
+    emu.reset_stats()
+    run = run_playbook(CAPACITY, env, *new)
+    assert cloud_writes(emu) == {'AttachNetworkInterface': 1}
+    assert 'worker eth0 IPv4: ENI eni-bp1w0 is full (3 more wanted): %s in vSwitch vsw-bp1a still has room for IPv4' % added[0]['id'] \
+        in run.output
+    assert [e['id'] for e in instance_enis(emu, 'i-bp1worker2')] == ['eni-bp1x0', 'eni-bp1x1', orphan_id]
+    assert eni(emu, orphan_id)['secondary_ips'] == []
+
+    # 4. Attached without addresses: the next run fills it like any low ENI and its pool follows.
+    emu.reset_stats()
+    run_playbook(CAPACITY, env, *new)
+    assert cloud_writes(emu) == {'AssignPrivateIpAddresses': 1}
+    assert len(eni(emu, orphan_id)['secondary_ips']) == 4
+    assert addresses(pools(kube)['worker2-eth2-v4']['spec']['ips']) == sorted(eni(emu, orphan_id)['secondary_ips'],
+                                                                              key=ipaddress.ip_address)
+
+    # 5. Nothing left to do: no cloud write, nothing changed.
+    emu.reset_stats()
+    run = run_playbook(CAPACITY, env, *new)
+    assert cloud_writes(emu) == {} and 'changed=0' in run.output and 'changed=1' not in run.output, run.output
+    assert len(instance_enis(emu, 'i-bp1worker')) == 3 and len(instance_enis(emu, 'i-bp1worker2')) == 3
+
+
+def test_a_node_deleted_from_the_cluster_is_named_and_removed_safely(lab, tmp_path):
+    emu, kube, env = lab
+    run_playbook(NETWORKS, env)
+    day1 = pools(kube)
+    # a pod (running on master) still holds an address of worker2's eth0 pool
+    allocate(kube, 'worker2-eth0-v4', ['172.31.199.196'], node='master')
+    kube.delete('Node', 'worker2')
+    kube.wait_for('Node worker2 gone', lambda: kube.get('Node', 'worker2') is None)
+
+    # 1. Report: worker2 (deleted) and worker4 (not joined yet) are named; nothing is removed by default.
+    report_file = tmp_path / 'capacity.json'
+    emu.reset_stats()
+    run = run_playbook(CAPACITY, env, '-e', 'underlay_capacity_report_file=%s' % report_file)
+    report = json.loads(report_file.read_text())
+    assert [(a['node'], a['in_cluster'], a['removed']) for a in report['absent_nodes']] == [
+        ('worker2', False, False), ('worker4', False, False)]
+    assert report['absent_nodes'][0]['eni_ids'] == ['eni-bp1x0', 'eni-bp1x1']
+    assert report['summary']['not_in_cluster'] == 2 and report['stale_pools'] == []
+    assert all(not r['in_cluster'] for r in report['rows'] if r['node'] == 'worker2')
+    assert 'not in the cluster: no Node worker2 in the cluster (deleted, or not joined yet): kept' in run.output
+    assert cloud_writes(emu) == {}
+
+    # 2. Removal asked for: worker2's pool without pods goes, the one a pod holds stays; released are
+    #    only the addresses no pool and no pod holds (eth1's); worker4 is removed too (it has no pools
+    #    or addresses yet, nothing to release); master's and worker's pools are not written.
+    emu.reset_stats()
+    run = run_playbook(CAPACITY, env, '-e', 'underlay_capacity_topup=true', '-e', 'underlay_capacity_remove_missing_nodes=true',
+                       '-e', 'underlay_capacity_release_removed=true', '-e', 'underlay_capacity_target=4')
+    now = pools(kube)
+    assert 'worker2-eth1-v4' not in now and 'worker2-eth0-v4' in now
+    assert 'stale pool worker2-eth0-v4: keep (pods hold 172.31.199.196 (pod default/worker2-eth0-v4-app-0))' in run.output
+    assert eni(emu, 'eni-bp1x1')['secondary_ips'] == [] and eni(emu, 'eni-bp1x0')['secondary_ips'] == ['172.31.199.196', '172.31.199.197']
+    assert cloud_writes(emu) == {'UnassignPrivateIpAddresses': 1}
+    for name in ('master-eth0-v4', 'master-eth1-v4', 'master-eth1-v6', 'worker-eth0-v4', 'worker-eth1-v4', 'worker-eth1-v6'):
+        assert now[name]['metadata']['generation'] == day1[name]['metadata']['generation'], name
+
+    # 3. The pod is gone: the pool goes and its addresses are released; then nothing is left to do.
+    # as the agent leaves a pool whose last address is released (no allocatedIPs at all)
+    kube.patch_status('SpiderIPPool', 'worker2-eth0-v4', {'allocatedIPs': None, 'allocatedIPCount': 0})
+    kube.delete('Pod', 'worker2-eth0-v4-app-0', 'default')
+    emu.reset_stats()
+    run_playbook(CAPACITY, env, '-e', 'underlay_capacity_topup=true', '-e', 'underlay_capacity_remove_missing_nodes=true',
+                 '-e', 'underlay_capacity_release_removed=true', '-e', 'underlay_capacity_target=4')
+    assert 'worker2-eth0-v4' not in pools(kube)
+    assert eni(emu, 'eni-bp1x0')['secondary_ips'] == [] and cloud_writes(emu) == {'UnassignPrivateIpAddresses': 1}
+    emu.reset_stats()
+    run = run_playbook(CAPACITY, env, '-e', 'underlay_capacity_topup=true', '-e', 'underlay_capacity_remove_missing_nodes=true',
+                       '-e', 'underlay_capacity_release_removed=true', '-e', 'underlay_capacity_target=4')
+    assert cloud_writes(emu) == {} and 'changed=0' in run.output and 'changed=1' not in run.output, run.output

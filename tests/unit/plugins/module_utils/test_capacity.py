@@ -162,7 +162,7 @@ def test_attached_enis_feed_the_planner_in_eni_order():
                              {'item': dict(item, node='n2', instance_id='i-n2'), 'failed': True, 'msg': 'EniPerInstanceLimitExceeded'},
                              {'item': dict(item, node='n3', instance_id='i-n3'), 'changed': True, 'network_interface': None}])
     assert [(s['node'], s['eni_id'], s['ipv4'], s['error'], s['record'] is not None) for s in summary] == [
-        ('n1', 'eni-n', ['10.0.0.41'], None, True), ('n2', None, [], 'EniPerInstanceLimitExceeded', False),
+        ('n1', 'eni-n', ['10.0.0.41'], None, True), ('n2', None, [], 'n2 (n1-capacity-1): EniPerInstanceLimitExceeded', False),
         ('n3', None, [], None, False)]
     hosts = [host('n1', [eni('eni-a', 0, ['10.0.0.10'])]), host('n2', [eni('eni-b', 0, [])])]
     merged = with_enis(hosts, summary)
