@@ -6,6 +6,7 @@ Pods holding addresses are what the Spiderpool agent's IPAM records: the pool's
 collection keeps them). One cluster serves the whole day-2 story, step by step: report, top-up and
 join, re-run, an interrupted run, removal with release, bad input.
 """
+import contextlib
 import ipaddress
 import json
 import os
@@ -88,12 +89,19 @@ def rows(report):
     return dict(((r['node'], r['interface'], r['family']), r) for r in report['rows'])
 
 
-@pytest.fixture
-def lab(tmp_path, real_kube_factory):  # noqa: F811  pylint: disable=redefined-outer-name
-    with EcsEmulator(day2_world(tmp_path)) as emu:
+@contextlib.contextmanager
+def started(world, real_kube_factory):  # noqa: F811  pylint: disable=redefined-outer-name
+    """(emulator, cluster with master, worker and worker2 and Spiderpool, environment of both) for ``world``."""
+    with EcsEmulator(world) as emu:
         kube = real_kube_factory(nodes=(('master', True), ('worker', False), ('worker2', False)))
         kube.install_spiderpool('ipvlan-eth0')
         yield emu, kube, kube.env(cloud_env(emu))
+
+
+@pytest.fixture
+def lab(tmp_path, real_kube_factory):  # noqa: F811  pylint: disable=redefined-outer-name
+    with started(day2_world(tmp_path), real_kube_factory) as parts:
+        yield parts
 
 
 def test_report_topup_join_interrupt_and_removal(lab, tmp_path):
@@ -204,10 +212,8 @@ def full_world(tmp_path):
 
 @pytest.fixture
 def full_lab(tmp_path, real_kube_factory):  # noqa: F811  pylint: disable=redefined-outer-name
-    with EcsEmulator(full_world(tmp_path)) as emu:
-        kube = real_kube_factory(nodes=(('master', True), ('worker', False), ('worker2', False)))
-        kube.install_spiderpool('ipvlan-eth0')
-        yield emu, kube, kube.env(cloud_env(emu))
+    with started(full_world(tmp_path), real_kube_factory) as parts:
+        yield parts
 
 
 def test_full_enis_get_a_new_eni_within_quota_and_interrupted_runs_converge(full_lab, tmp_path):
