@@ -14,6 +14,9 @@ description:
   - Uses a YAML configuration file whose name ends with C(alicloud_ecs.yml) or C(alicloud_ecs.yaml).
   - Regions are listed in parallel; inside a region the ENI and vSwitch listings run alongside the instance
     listing, every listing at the API's largest page size. ENIs are listed per region in bulk, never per instance.
+  - The instance and ENI listings read their first page, then all the others at once (at most 8 requests in flight
+    per listing), so they take two round trips whatever the fleet size. A listing whose pages disagree because
+    instances were created or released meanwhile is read again by C(NextToken); no instance appears twice.
   - Each host is added to the groups C(alicloud_region_<region>) and C(alicloud_zone_<zone>) (dashes become
     underscores); O(compose), O(groups) and O(keyed_groups) add more.
   - O(regions) (element by element), O(filters), O(include_filters), O(exclude_filters) and the credential and endpoint
