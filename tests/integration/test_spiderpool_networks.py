@@ -346,8 +346,8 @@ def test_the_real_webhook_refuses_two_pools_the_others_are_created_and_a_rerun_c
         objects[index]['spec']['ips'] = ['10.1.1.%d' % index]
     # Check mode: both refusals from the dry runs, nothing stored.
     checked = apply_objects(double, tmp_path, list(reversed(objects)), check=True, workers=8)
-    assert checked['failed'] and [e['object'] for e in checked['errors']] == ['SpiderIPPool node-04-eth0-v4',
-                                                                            'SpiderIPPool node-13-eth0-v4']
+    refused = ['SpiderIPPool node-04-eth0-v4', 'SpiderIPPool node-13-eth0-v4']
+    assert checked['failed'] and [e['object'] for e in checked['errors']] == refused
     assert pools(double) == {}
     double.reset_stats()
     result = apply_objects(double, tmp_path, list(reversed(objects)), workers=8)
@@ -355,7 +355,7 @@ def test_the_real_webhook_refuses_two_pools_the_others_are_created_and_a_rerun_c
     assert result['msg'].startswith('2 of 20 writes failed: create SpiderIPPool node-04-eth0-v4 failed (HTTP 422): ')
     assert 'not match base subnet: 10.1.1.4' in result['errors'][0]['msg']
     assert 'not match base subnet: 10.1.1.13' in result['errors'][1]['msg']
-    assert [e['object'] for e in result['errors']] == ['SpiderIPPool node-04-eth0-v4', 'SpiderIPPool node-13-eth0-v4']
+    assert [e['object'] for e in result['errors']] == refused
     assert result['msg'].endswith('Applied: 18 of 20 changes; a re-run makes the rest once the cause is fixed')
     assert sorted(c['name'] for c in result['changes'] if c['applied']) == sorted(pools(double))
     assert sorted(pools(double)) == ['node-%02d-eth0-v4' % i for i in range(20) if i not in (4, 13)]

@@ -86,8 +86,8 @@ def test_api_refusal_fails_that_object_alone_in_one_line(kube, capsys):
     assert result['msg'].endswith('Applied: SpiderMultusConfig kube-system/ipvlan-eth0, SpiderMultusConfig kube-system/ipvlan-eth1, '
                                   'SpiderIPPool worker-eth0-v4, SpiderIPPool worker-eth1-v4; '
                                   'a re-run makes the rest once the cause is fixed')
-    assert [(e['object'], e['verb']) for e in result['errors']] == [('SpiderIPPool master-eth0-v4', 'create'),
-                                                               ('SpiderIPPool master-eth1-v4', 'create')]
+    assert [(e['object'], e['verb']) for e in result['errors']] == [
+        ('SpiderIPPool master-eth0-v4', 'create'), ('SpiderIPPool master-eth1-v4', 'create')]
     assert {c['name']: c['applied'] for c in result['changes']} == {
         'ipvlan-eth0': True, 'ipvlan-eth1': True, 'master-eth0-v4': False, 'master-eth1-v4': False,
         'worker-eth0-v4': True, 'worker-eth1-v4': True}
