@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.underlay.alicloud.plugins.module_utils import iprange, planner
+from ansible_collections.underlay.alicloud.plugins.module_utils import iprange, planner, pod_status
 
 # Only these host variables feed the planner; reading just them keeps hostvars lazy and fast.
 _FACT_KEYS = (
@@ -25,6 +25,11 @@ NON_RESOURCE_DIRS = ('values', 'helm')
 
 def _host_facts(facts):
     return {key: facts[key] for key in _FACT_KEYS if key in facts}
+
+
+def pod_problems(pods, events=None):
+    """One line per pod that does not run ready (see pod_status.pod_problems)."""
+    return pod_status.pod_problems(pods, events or ())
 
 
 def spiderpool_plan(hosts, options=None):
@@ -90,6 +95,7 @@ class FilterModule:
     def filters(self):
         return {
             'spiderpool_plan': spiderpool_plan,
+            'pod_problems': pod_problems,
             'spiderpool_ip_ranges': spiderpool_ip_ranges,
             'underlay_kustomization': underlay_kustomization,
             'underlay_render_root': underlay_render_root,

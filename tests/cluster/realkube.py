@@ -2,6 +2,7 @@
 
     tests/cluster/realkube build
     tests/cluster/realkube up --dir DIR [--node NAME[:control-plane]]... [--no-kubeadm-traces] [--api-san IP]...
+                              [--kubelets]
     tests/cluster/realkube down --dir DIR
 
 `up` starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler (built from the
@@ -14,11 +15,17 @@ post-install Job appears it runs the real `spiderpool-init` with the Job's envir
 until the API, the controllers and (once installed) the webhooks answer and prints
 `kubeconfig DIR/kubeconfig`. `down` stops every process it started.
 
+With `--kubelets` real kubelets run the pods (VM nodes joined by tests/cluster/kubenode): the
+supervisor runs no stand-in, and the cluster network reaches the nodes' addresses from inside the
+network namespaces named in DIR/cluster-routes.json (`[[CIDR, NETNS], ...]`, the VPC fabric's).
+
 Binaries come from `KUBEBUILDER_ASSETS` when that folder has them, otherwise from
 `.cache/realkube/bin`, built once per machine from the pinned modules (`build`).
 """
 import argparse
 import base64
+import contextlib
+import ctypes
 import datetime
 import fcntl
 import gzip
@@ -43,9 +50,11 @@ CACHE = os.path.join(ROOT, '.cache', 'realkube')
 BIN = os.path.join(CACHE, 'bin')
 CHART = os.path.join(CACHE, 'spiderpool-chart')
 BUILD_MODULES = os.path.join(ROOT, 'tests', 'cluster', 'build')
-KUBE_MODULE, KWOK_BUILD, SPIDERPOOL_BUILD, CNI_BUILD = (os.path.join(BUILD_MODULES, name)
-                                                        for name in ('kubernetes', 'kwok', 'spiderpool', 'cni'))
+KUBE_MODULE, KWOK_BUILD, SPIDERPOOL_BUILD, CNI_BUILD, MULTUS_BUILD, PAUSE_BUILD = (
+    os.path.join(BUILD_MODULES, name) for name in ('kubernetes', 'kwok', 'spiderpool', 'cni', 'multus', 'pause'))
 CNI_CACHE = os.path.join(CACHE, 'cni')
+# what VM nodes run: kubelet, kube-proxy and what goes into their images (tests/cluster/images.py)
+NODE_BIN = os.path.join(CACHE, 'node')
 
 KUBERNETES_VERSION = 'v1.33.13'
 # The versions are pinned by the go.mod files under tests/cluster/build/; these name them in messages.
@@ -57,6 +66,10 @@ CNI_PLUGINS = {'main': ('bridge', 'dummy', 'host-device', 'ipvlan', 'loopback', 
                'ipam': ('dhcp', 'host-local', 'static'),
                'meta': ('bandwidth', 'firewall', 'portmap', 'sbr', 'tuning', 'vrf')}
 CNI_TARBALL = 'cni-plugins-linux-amd64-%s.tgz' % CNI_VERSION
+# what the Spiderpool 1.2.2 chart deploys (multus.multusCNI.image.tag)
+MULTUS_MODULE, MULTUS_VERSION = 'gopkg.in/k8snetworkplumbingwg/multus-cni.v4', 'v4.1.4'
+MULTUS_COMMANDS = ('multus', 'install_multus')
+NODE_COMMANDS = {'kubelet': 'k8s.io/kubernetes/cmd/kubelet', 'kube-proxy': 'k8s.io/kubernetes/cmd/kube-proxy'}
 KUBE_COMMANDS = {'etcd': 'go.etcd.io/etcd/server/v3', 'kube-apiserver': 'k8s.io/kubernetes/cmd/kube-apiserver',
                  'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager',
                  'kube-scheduler': 'k8s.io/kubernetes/cmd/kube-scheduler'}
@@ -74,6 +87,8 @@ QEMU_HOST = '10.0.2.2'  # the host's loopback services as VMs on QEMU's user net
 # Pods the supervisor runs itself; kwok leaves their status alone.
 SUPERVISED_LABEL = 'app.kubernetes.io/component=spiderpool-controller'
 READY_TIMEOUT = 180
+CLONE_NEWNET = 0x40000000
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 class RealKubeError(Exception):
@@ -87,8 +102,8 @@ class RealKubeError(Exception):
 def _stamp(module, *extra):
     """What a group of binaries is built from; a change of any pin rebuilds that group."""
     digest = hashlib.sha256(' '.join(extra).encode())
-    for name in ('go.mod', 'go.sum', 'tools.go'):
-        with open(os.path.join(module, name), 'rb') as handle:
+    for name in ('go.mod', 'go.sum', 'tools.go', 'main.go'):
+        with contextlib.suppress(FileNotFoundError), open(os.path.join(module, name), 'rb') as handle:
             digest.update(handle.read())
     return digest.hexdigest()
 
@@ -119,6 +134,20 @@ def _version_ldflags():
 def _build_kubernetes(out, log):
     for name, pkg in KUBE_COMMANDS.items():
         _go(['build', '-ldflags', _version_ldflags(), '-o', os.path.join(out, name), pkg], KUBE_MODULE, log=log)
+
+
+def _build_node(out, log):
+    for name, pkg in NODE_COMMANDS.items():
+        _go(['build', '-ldflags', _version_ldflags(), '-o', os.path.join(out, name), pkg], KUBE_MODULE, log=log)
+
+
+def _build_multus(out, log):
+    _go(['build', '-ldflags=-s -w', '-o', out + '/', *('%s/cmd/%s' % (MULTUS_MODULE, name) for name in MULTUS_COMMANDS)],
+        MULTUS_BUILD, log=log)
+
+
+def _build_pause(out, log):
+    _go(['build', '-ldflags=-s -w', '-o', os.path.join(out, 'pause'), '.'], PAUSE_BUILD, log=log)
 
 
 def _build_kwok(out, log):
@@ -173,6 +202,9 @@ _GROUPS = {
     'kwok': ((KWOK_BUILD,), ('kwok',), _build_kwok, BIN),
     'spiderpool': ((SPIDERPOOL_BUILD,), SPIDERPOOL_COMMANDS, _build_spiderpool, BIN),
     'cni': ((CNI_BUILD, CNI_VERSION), (CNI_TARBALL,), _build_cni, CNI_CACHE),
+    'node': ((KUBE_MODULE, KUBERNETES_VERSION, 'node'), tuple(NODE_COMMANDS), _build_node, NODE_BIN),
+    'multus': ((MULTUS_BUILD, MULTUS_VERSION), MULTUS_COMMANDS, _build_multus, NODE_BIN),
+    'pause': ((PAUSE_BUILD,), ('pause',), _build_pause, NODE_BIN),
 }
 
 
@@ -269,66 +301,98 @@ def crds_path():
 # certificates
 
 
-def _certificates(directory, api_sans=()):
-    """A CA, the API server's serving cert, client certs and the service-account key pair, under DIR/pki.
-    The serving cert also names 10.0.2.2 (the host as QEMU's user network shows it to VM nodes) and api_sans."""
+def _x509():
+    # cryptography comes with the test requirements; imported here so `realkube build` runs without it
     from cryptography import x509  # pylint: disable=import-outside-toplevel
     from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=import-outside-toplevel
     from cryptography.hazmat.primitives.asymmetric import ec, rsa  # pylint: disable=import-outside-toplevel
     from cryptography.x509.oid import NameOID  # pylint: disable=import-outside-toplevel
+    return x509, hashes, serialization, ec, rsa, NameOID
 
+
+def _key_bytes(key):
+    serialization = _x509()[2]
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption())
+
+
+def _name(common, org=None):
+    parts = _x509()
+    x509, name_oid = parts[0], parts[5]
+    attrs = [x509.NameAttribute(name_oid.COMMON_NAME, common)]
+    if org:
+        attrs.append(x509.NameAttribute(name_oid.ORGANIZATION_NAME, org))
+    return x509.Name(attrs)
+
+
+def _sign(subject, key, issuer=None, issuer_key=None, ca=False, sans=(), usages=()):
+    x509, hashes = _x509()[:2]
+    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer or subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+    if usages:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
+    return builder.sign(issuer_key or key, hashes.SHA256())
+
+
+def _write_leaf(pki, leaf, subject, sans=(), usages=(), ca=None):
+    """LEAF.key and LEAF.crt under PKI, signed by CA (cert, key; default: PKI's ca.crt/ca.key)."""
+    x509, _, serialization, ec = _x509()[:4]
+    if ca is None:
+        with open(os.path.join(pki, 'ca.crt'), 'rb') as crt, open(os.path.join(pki, 'ca.key'), 'rb') as key:
+            ca = (x509.load_pem_x509_certificate(crt.read()), serialization.load_pem_private_key(key.read(), None))
+    key = ec.generate_private_key(ec.SECP256R1())
+    with open(os.path.join(pki, leaf + '.key'), 'wb') as handle:
+        handle.write(_key_bytes(key))
+    with open(os.path.join(pki, leaf + '.crt'), 'wb') as handle:
+        handle.write(_sign(subject, key, ca[0].subject, ca[1], sans=sans, usages=usages)
+                     .public_bytes(serialization.Encoding.PEM))
+
+
+def node_credentials(pki, node):
+    """A kubelet's client certificate (system:node:NODE in system:nodes, what the Node authorizer wants)."""
+    client = _x509()[0].oid.ExtendedKeyUsageOID.CLIENT_AUTH
+    _write_leaf(pki, 'node-' + node, _name('system:node:' + node, 'system:nodes'), usages=[client])
+    return os.path.join(pki, 'node-' + node)
+
+
+def _certificates(directory, api_sans=()):
+    """A CA, the API server's serving cert, client certs and the service-account key pair, under DIR/pki.
+    The serving cert also names 10.0.2.2 (the host as QEMU's user network shows it to VM nodes) and api_sans."""
+    x509, _, serialization, ec, rsa = _x509()[:5]
     pki = os.path.join(directory, 'pki')
     os.makedirs(pki, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
-
-    def write(name, data):
-        with open(os.path.join(pki, name), 'wb') as handle:
-            handle.write(data)
-
-    def key_bytes(key):
-        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                 serialization.NoEncryption())
-
-    def cert(subject, key, issuer=None, issuer_key=None, ca=False, sans=(), usages=()):
-        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer or subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
-        if usages:
-            builder = builder.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
-        return builder.sign(issuer_key or key, hashes.SHA256())
-
-    def name(common, org=None):
-        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common)]
-        if org:
-            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
-        return x509.Name(attrs)
-
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = name('realkube-ca')
-    ca_cert = cert(ca_name, ca_key, ca=True)
-    write('ca.crt', ca_cert.public_bytes(serialization.Encoding.PEM))
-    write('ca.key', key_bytes(ca_key))
+    ca_cert = _sign(_name('realkube-ca'), ca_key, ca=True)
+    with open(os.path.join(pki, 'ca.crt'), 'wb') as handle:
+        handle.write(ca_cert.public_bytes(serialization.Encoding.PEM))
+    with open(os.path.join(pki, 'ca.key'), 'wb') as handle:
+        handle.write(_key_bytes(ca_key))
     loopback = [x509.IPAddress(ipaddress.ip_address('127.0.0.1')), x509.DNSName('localhost')]
     server, client = x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
     leaves = {
-        'apiserver': (name('kube-apiserver'), loopback + [x509.DNSName('kubernetes.default.svc')] + [
+        'apiserver': (_name('kube-apiserver'), loopback + [x509.DNSName('kubernetes.default.svc')] + [
             x509.IPAddress(ipaddress.ip_address(ip)) for ip in ('10.96.0.1', QEMU_HOST, *api_sans)], [server]),
-        'admin': (name('realkube-admin', 'system:masters'), [], [client]),
+        'admin': (_name('realkube-admin', 'system:masters'), [], [client]),
         # the processes the supervisor runs for the chart's pods: apart from the test's own requests
-        'workloads': (name('realkube-workloads', 'system:masters'), [], [client]),
+        'workloads': (_name('realkube-workloads', 'system:masters'), [], [client]),
+        # the API server to kubelets (exec, logs), as kubeadm's apiserver-kubelet-client
+        'apiserver-kubelet-client': (_name('kube-apiserver-kubelet-client', 'system:masters'), [], [client]),
+        # kube-proxy on every node (the default ClusterRoleBinding system:node-proxier names this user)
+        'kube-proxy': (_name('system:kube-proxy'), [], [client]),
     }
     for leaf, (subject, sans, usages) in leaves.items():
-        key = ec.generate_private_key(ec.SECP256R1())
-        write(leaf + '.key', key_bytes(key))
-        write(leaf + '.crt', cert(subject, key, ca_name, ca_key, sans=sans, usages=usages)
-              .public_bytes(serialization.Encoding.PEM))
+        _write_leaf(pki, leaf, subject, sans, usages, ca=(ca_cert, ca_key))
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    write('sa.key', key_bytes(sa_key))
-    write('sa.pub', sa_key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    with open(os.path.join(pki, 'sa.key'), 'wb') as handle:
+        handle.write(_key_bytes(sa_key))
+    with open(os.path.join(pki, 'sa.pub'), 'wb') as handle:
+        handle.write(sa_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
     return pki
 
 
@@ -399,8 +463,9 @@ def _free_port():
 
 
 class Supervisor:
-    def __init__(self, directory, nodes, kubeadm_traces, api_sans=()):
+    def __init__(self, directory, nodes, kubeadm_traces, api_sans=(), kubelets=False):
         self.dir = directory
+        self.kubelets = kubelets
         self.nodes = nodes
         self.kubeadm_traces = kubeadm_traces
         self.api_sans = api_sans
@@ -496,7 +561,11 @@ class Supervisor:
             '--enable-aggregator-routing=true', '--egress-selector-config-file', self.egress_config(pki),
             '--enable-priority-and-fairness=false', '--audit-policy-file', self.audit_policy(),
             '--audit-log-path', os.path.join(self.dir, 'audit.log'), '--audit-log-mode', 'blocking',
-            '--audit-log-format', 'json', '--v', '1'])
+            '--audit-log-format', 'json',
+            # kubelets on VM nodes: reached at their InternalIP through the cluster network, as kubeadm sets it
+            '--kubelet-client-certificate', p('apiserver-kubelet-client.crt'),
+            '--kubelet-client-key', p('apiserver-kubelet-client.key'),
+            '--kubelet-preferred-address-types', 'InternalIP,Hostname', '--v', '1'])
         _kubeconfig(os.path.join(self.dir, 'kubeconfig'), server, pki)
         # every process of the harness has its own identity: the admin one is the user's alone
         kubeconfig = self.kubeconfig = os.path.join(self.dir, 'kubeconfig-workloads')
@@ -573,8 +642,9 @@ class Supervisor:
             for name in self.running:
                 self.check_alive(name)
             try:
-                self.reconcile_controllers()
-                self.reconcile_init_jobs()
+                if not self.kubelets:
+                    self.reconcile_controllers()
+                    self.reconcile_init_jobs()
             except (OSError, ssl.SSLError, ValueError) as exc:
                 print('supervisor: %s' % exc, file=sys.stderr, flush=True)
 
@@ -742,6 +812,7 @@ class ClusterNetwork(threading.Thread):
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.routes = {}
+        self.netns_routes = os.path.join(os.path.dirname(pki), 'cluster-routes.json')
 
     def run(self):
         while True:
@@ -761,11 +832,10 @@ class ClusterNetwork(threading.Thread):
                     raise OSError('closed')
                 head += chunk
             method, target = head.split(b' ', 2)[:2]
-            local = self.routes.get(target.decode()) if method == b'CONNECT' else None
-            if local is None:
+            upstream = self.dial(target.decode()) if method == b'CONNECT' else None
+            if upstream is None:
                 client.sendall(b'HTTP/1.1 502 Bad Gateway\r\n\r\n')
                 raise OSError('no route to %s' % target.decode())
-            upstream = socket.create_connection(('127.0.0.1', local), timeout=5)
             upstream.settimeout(None)
             client.sendall(b'HTTP/1.1 200 Connection established\r\n\r\n')
         except (OSError, ValueError):
@@ -774,8 +844,44 @@ class ClusterNetwork(threading.Thread):
         for src, dst in ((client, upstream), (upstream, client)):
             threading.Thread(target=_pipe, args=(src, dst), daemon=True).start()
 
+    def dial(self, target):
+        local = self.routes.get(target)
+        if local is not None:
+            return socket.create_connection(('127.0.0.1', local), timeout=5)
+        host, _, port = target.rpartition(':')
+        try:
+            address = ipaddress.ip_address(host.strip('[]'))
+            with open(self.netns_routes, encoding='utf-8') as handle:
+                routes = json.load(handle)
+        except (ValueError, OSError):
+            return None
+        for cidr, netns in routes:
+            if address in ipaddress.ip_network(cidr):
+                return _connect_in_netns(netns, str(address), int(port))
+        return None
+
     def close(self):
         self.sock.close()
+
+
+def _connect_in_netns(netns, host, port):
+    """A TCP connection made from inside network namespace NETNS (the socket stays in it)."""
+    result = {}
+
+    def dial():  # setns changes only the calling thread's namespace
+        try:
+            with open('/run/netns/' + netns, 'rb') as handle:
+                if _LIBC.setns(handle.fileno(), CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), 'setns %s' % netns)
+            result['sock'] = socket.create_connection((host, port), timeout=5)
+        except OSError as exc:
+            result['error'] = exc
+    worker = threading.Thread(target=dial)
+    worker.start()
+    worker.join()
+    if 'error' in result:
+        raise result['error']
+    return result['sock']
 
 
 def _pipe(src, dst):
@@ -842,7 +948,7 @@ def _serve(args):
     """The detached supervisor: start everything, write DIR/ready (or DIR/error), then serve."""
     directory = args.dir
     supervisor = Supervisor(directory, [_parse_node(n) for n in args.node], not args.no_kubeadm_traces,
-                            args.api_san)
+                            args.api_san, args.kubelets)
 
     def on_term(*_):
         supervisor.stop_all()
@@ -873,7 +979,7 @@ def _parse_node(text):
     return (name, role == 'control-plane')
 
 
-def up(directory, nodes=(), kubeadm_traces=True, timeout=READY_TIMEOUT, api_sans=()):
+def up(directory, nodes=(), kubeadm_traces=True, timeout=READY_TIMEOUT, api_sans=(), kubelets=False):
     """Start a cluster in DIR (detached); return the kubeconfig path. Raises RealKubeError."""
     for ip in api_sans:
         try:
@@ -895,6 +1001,8 @@ def up(directory, nodes=(), kubeadm_traces=True, timeout=READY_TIMEOUT, api_sans
         argv.append('--no-kubeadm-traces')
     for ip in api_sans:
         argv += ['--api-san', ip]
+    if kubelets:
+        argv.append('--kubelets')
     with open(os.path.join(directory, 'supervisor.log'), 'ab') as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
                                 stdin=subprocess.DEVNULL, start_new_session=True)
@@ -964,6 +1072,9 @@ def main(argv=None):
                            help='leave out what kubeadm leaves behind (ConfigMap kube-system/kubeadm-config)')
     up_parser.add_argument('--api-san', action='append', default=[], metavar='IP',
                            help='another IP address the API server certificate names (10.0.2.2 always is)')
+    up_parser.add_argument('--kubelets', action='store_true',
+                           help='kubelets run the pods (tests/cluster/kubenode): no process stands in for the '
+                                'chart\'s controller and init Job')
     down_parser = sub.add_parser('down', help='stop the cluster in DIR')
     down_parser.add_argument('--dir', required=True)
     serve_parser = sub.add_parser('_serve')
@@ -971,6 +1082,7 @@ def main(argv=None):
     serve_parser.add_argument('--node', action='append', default=[])
     serve_parser.add_argument('--no-kubeadm-traces', action='store_true')
     serve_parser.add_argument('--api-san', action='append', default=[])
+    serve_parser.add_argument('--kubelets', action='store_true')
     args = parser.parse_args(argv)
     try:
         if args.command == 'build':
@@ -978,7 +1090,7 @@ def main(argv=None):
             chart_path()
         elif args.command == 'up':
             kubeconfig = up(args.dir, [_parse_node(n) for n in args.node], not args.no_kubeadm_traces,
-                            api_sans=args.api_san)
+                            api_sans=args.api_san, kubelets=args.kubelets)
             print('kubeconfig %s' % kubeconfig, flush=True)
         elif args.command == 'down':
             down(args.dir)

@@ -1,11 +1,13 @@
 """Real nodes for a world file: Debian VMs under QEMU on a VPC fabric stand-in.
 
     vmnodes build [--force]
-    vmnodes up --world FILE --dir DIR [--instance ID]... [--emulator URL] [--max-nodes N]
+    vmnodes up --world FILE --dir DIR [--instance ID]... [--emulator URL] [--max-nodes N] [--disk IMAGE]
     vmnodes down --dir DIR
 
 `build` makes, once per machine, a Debian 12 root disk (mmdebstrap: systemd, sshd, python3,
-iproute2, ping, curl, busybox), Debian's cloud kernel and a small initrd, under .cache/vmnodes/.
+iproute2, ping, curl, busybox; containerd, runc, conntrack for Kubernetes nodes), Debian's cloud
+kernel and a small initrd, under .cache/vmnodes/. `--disk` gives every VM a copy-on-write second disk
+(/dev/vdb): tests/cluster/kubenode puts the kubelet and the container images there.
 
 `up` boots one VM per selected running instance (software emulation: the host's /dev/kvm cannot
 run stock kernels), with one virtio NIC per ENI in device-index order carrying the ENI's MAC, and
@@ -55,11 +57,15 @@ CACHE = os.path.join(ROOT, '.cache', 'vmnodes')
 SUITE = 'bookworm'
 KERNEL_META = 'linux-image-cloud-amd64'
 PACKAGES = ('systemd-sysv', 'udev', 'openssh-server', 'python3', 'iproute2', 'kmod', 'iputils-ping', 'sudo',
-            'curl', 'busybox', 'procps', 'iptables')
+            'curl', 'busybox', 'procps', 'iptables',
+            # a Kubernetes node's (the kubelet and kube-proxy come on the --disk of tests/cluster/kubenode)
+            'containerd', 'conntrack', 'ethtool', 'socat')
 # Timers and units an instance does not need in a lab that lives for minutes.
 MASKED_UNITS = ('apt-daily.timer', 'apt-daily-upgrade.timer', 'e2scrub_all.timer', 'fstrim.timer',
                 'systemd-timesyncd.service', 'getty@tty1.service')
-ROOT_DISK_SIZE = '2G'
+# Installed but not started at boot: a Kubernetes node's join starts them (less work for a plain boot).
+DISABLED_UNITS = ('containerd.service',)
+ROOT_DISK_SIZE = '6G'  # sparse; imported container images unpack here
 INITRD_ROOTS = ('virtio_pci', 'virtio_blk')
 
 INTERNET_ADDRESS = '198.51.100.100'
@@ -108,7 +114,7 @@ def _require_root():
 
 
 def _asset_digest():
-    digest = hashlib.sha256(json.dumps([SUITE, KERNEL_META, PACKAGES, MASKED_UNITS, ROOT_DISK_SIZE]).encode())
+    digest = hashlib.sha256(json.dumps([SUITE, KERNEL_META, PACKAGES, MASKED_UNITS, DISABLED_UNITS, ROOT_DISK_SIZE]).encode())
     for name in sorted(os.listdir(ASSETS)):
         with open(os.path.join(ASSETS, name), 'rb') as handle:
             digest.update(name.encode() + handle.read())
@@ -232,6 +238,9 @@ def _install_assets(rootfs):
     wants = os.path.join(rootfs, 'etc/systemd/system/multi-user.target.wants')
     os.makedirs(wants, exist_ok=True)
     os.symlink('/etc/systemd/system/underlay-vm.service', os.path.join(wants, 'underlay-vm.service'))
+    for name in DISABLED_UNITS:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(wants, name))
     for name in MASKED_UNITS:
         with contextlib.suppress(FileExistsError):
             os.symlink('/dev/null', os.path.join(rootfs, 'etc/systemd/system', name))
@@ -240,6 +249,7 @@ def _install_assets(rootfs):
             os.unlink(os.path.join(rootfs, 'etc/ssh', name))
     with open(os.path.join(rootfs, 'etc/ssh/sshd_config.d/underlay-vm.conf'), 'w', encoding='utf-8') as handle:
         handle.write('HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nUseDNS no\n')
+    shutil.copy(os.path.join(ASSETS, 'containerd.toml'), os.path.join(rootfs, 'etc/containerd/config.toml'))
     with open(os.path.join(rootfs, 'etc/fstab'), 'w', encoding='utf-8') as handle:
         handle.write('/dev/vda / ext4 defaults 0 1\n')
 
@@ -611,6 +621,8 @@ class Lab:
                 '-append', 'console=ttyS0 root=/dev/vda net.ifnames=0 biosdevname=0 panic=-1 quiet',
                 '-drive', 'file=%s,if=none,id=root,format=raw,snapshot=on' % meta['disk'],
                 '-device', 'virtio-blk-pci,drive=root,addr=0x2',
+                *(['-drive', 'file=%s,if=none,id=extra,format=raw,snapshot=on' % self.state['disk'],
+                   '-device', 'virtio-blk-pci,drive=extra,addr=0x1e'] if self.state.get('disk') else []),
                 '-serial', 'file:%s' % os.path.join(vmdir, 'console.log')]
         for nic in vm['nics']:
             fabric = self.state['fabrics'][nic['vpc']]
@@ -693,7 +705,7 @@ def _write_inventory(directory, vms, key):
 
 
 def up(world_file, directory, instances=(), emulator=None, max_nodes=DEFAULT_MAX_NODES, memory_mb=DEFAULT_MEMORY_MB,
-       timeout=BOOT_TIMEOUT):
+       timeout=BOOT_TIMEOUT, disk=None):
     _require_root()
     directory = os.path.abspath(directory)
     os.makedirs(directory, exist_ok=True)
@@ -714,7 +726,7 @@ def up(world_file, directory, instances=(), emulator=None, max_nodes=DEFAULT_MAX
     vms = _vm_records(world, chosen, lab_net, set())
     state = {'lab': _lab_name(directory), 'netns': [], 'pids': {}, 'fabrics': {}, 'vms': vms, 'emulator': emulator,
              'lab_net': str(lab_net), 'host': str(list(lab_net.hosts())[1]), 'memory_mb': memory_mb,
-             'internet': INTERNET_ADDRESS, 'timings': timings}
+             'internet': INTERNET_ADDRESS, 'timings': timings, 'disk': disk and os.path.abspath(disk)}
     lab = Lab(directory, state)
     lab.record()
     try:
@@ -801,6 +813,8 @@ def main(argv=None):
     p_up.add_argument('--max-nodes', type=int, default=DEFAULT_MAX_NODES)
     p_up.add_argument('--memory', type=int, default=DEFAULT_MEMORY_MB, metavar='MB')
     p_up.add_argument('--timeout', type=int, default=BOOT_TIMEOUT, metavar='S')
+    p_up.add_argument('--disk', metavar='IMAGE',
+                      help='a raw disk image every VM gets as /dev/vdb (its writes stay private to the VM)')
     p_down = sub.add_parser('down', help='stop everything `up` started')
     p_down.add_argument('--dir', required=True)
     p_sync = sub.add_parser('_sync')
@@ -810,7 +824,8 @@ def main(argv=None):
         if args.command == 'build':
             build(args.force)
         elif args.command == 'up':
-            path = up(args.world, args.dir, args.instance, args.emulator, args.max_nodes, args.memory, args.timeout)
+            path = up(args.world, args.dir, args.instance, args.emulator, args.max_nodes, args.memory, args.timeout,
+                      args.disk)
             print('inventory %s' % path)
         elif args.command == 'down':
             down(args.dir)

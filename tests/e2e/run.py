@@ -1,23 +1,31 @@
 """`make e2e`: the guide end to end on real kernels.
 
-Phases (each timed into report.json):
-  emulator  the ECS/VPC emulator on E2E_WORLD
-  cluster   the real control plane and Spiderpool 1.2.2 controller (tests/cluster/realkube), one
-            Node per booted instance (named like its ECS hostname, InternalIP = primary ENI address)
-  nodes     the VM nodes and the VPC fabric (tests/cluster/vmnodes), following the emulator's state
-  site      playbooks/site.yml, unmodified, with the dynamic inventory of the world next to the VMs'
-            SSH inventory: preflight, enis, cni (ipvlan_cni over SSH, plugins from the lab's file
-            server), spiderpool (the real chart), networks, egress (NAT gateway, EIP, SNAT in the
-            emulator: the fabric's NAT host follows them); ccm and verify need kubelets and are left out
-  rerun     the same run again: it must change nothing
-  pods      on every VM, one pod per node x NIC network, wired by the real CNI chain from the
-            NetworkAttachmentDefinition the real controller generated (tests/cluster/cnipod.py), IPAM
-            by the real spiderpool plugin and agent
-  probes    underlay_verify's own probe plan and script in those pods; the macvlan negative control
-  report    E2E_OUT/report.json, report.md, report.html
+Two tiers (E2E_TIER):
 
-Environment: E2E_WORLD (default inventories/lab/world.yml), E2E_OUT (default out/e2e), E2E_KEEP=1
-leaves the lab running (stop it with tests/cluster/vmnodes down / realkube down on E2E_OUT/lab).
+kubelet (default): the whole guide on a cluster of real upstream components
+  emulator  the ECS/VPC emulator on E2E_WORLD
+  cluster   the real control plane (tests/cluster/realkube up --kubelets): no Node, no stand-in
+  nodes     the VM nodes and the VPC fabric (tests/cluster/vmnodes), following the emulator's state,
+            each joined by tests/cluster/kubenode: containerd, kubelet and kube-proxy, the Node named
+            like the ECS hostname with the primary ENI address as InternalIP, images built here
+  control   the macvlan negative control on the first node (the fabric must drop a new MAC)
+  site      playbooks/site.yml, unmodified, every stage but ccm, with the dynamic inventory of the
+            world next to the VMs' SSH inventory: preflight, enis, cni (ipvlan_cni over SSH), spiderpool
+            (the real chart: agent, multus and controller pods on the VMs), networks, egress, verify
+            (real DaemonSets, real kubectl exec, ping/HTTP across nodes and subnets, the ClusterIP,
+            pod -> node, egress to the lab's Internet host)
+  rerun     the same run without verify (a probe, not state): it must change nothing
+  ccm       the ccm stage alone: providerIDs set; without Alibaba's image and SLB API its pod cannot
+            run, and the role must say so (pod, node, reason) within its wait timeout
+  report    E2E_OUT/report.json, and the verify stage's report.md / report.html / report.json
+
+cni: the faster tier without kubelets: kwok Nodes, the stages up to egress, then pods wired by the
+  real CNI chain from the generated NetworkAttachmentDefinitions (tests/cluster/cnipod.py, the real
+  agent started by tests/cluster/spideragent.py) and underlay_verify's probe script in them.
+
+Environment: E2E_TIER, E2E_WORLD (default inventories/lab/world.yml), E2E_OUT (default out/e2e),
+E2E_KEEP=1 leaves the lab running (stop it with tests/cluster/vmnodes down / realkube down on
+E2E_OUT/lab), E2E_WAIT (seconds the chart and verification pods may take).
 Exit status 0 only when every required check passed.
 """
 
@@ -40,6 +48,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'cluster'))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))  # ansible_collections.underlay.alicloud (make env links it)
 
+import images  # noqa: E402  pylint: disable=wrong-import-position
+import kubenode  # noqa: E402  pylint: disable=wrong-import-position
 import realkube  # noqa: E402  pylint: disable=wrong-import-position
 import spideragent  # noqa: E402  pylint: disable=wrong-import-position
 import vmnodes  # noqa: E402  pylint: disable=wrong-import-position
@@ -50,6 +60,7 @@ SITE = os.path.join(ROOT, 'playbooks', 'site.yml')
 CNIPOD = os.path.join(ROOT, 'tests', 'cluster', 'cnipod.py')
 POD_NAMESPACE = 'underlay-e2e'
 NODE_DIR = '/opt/underlay-e2e'
+KUBELET_MEMORY_MB = 1024  # kubelet, containerd, kube-proxy, the agent and multus beside the pods
 CREDENTIALS = {'ALIBABA_CLOUD_ACCESS_KEY_ID': 'LTAIlabkey', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET': 'labsecret'}
 
 
@@ -119,11 +130,13 @@ def cluster_inventory(world, chosen, path):
     return path
 
 
-def run_site(env, inventories, variables, log_path, skip_tags):
+def run_site(env, inventories, variables, log_path, skip_tags, tags=None):
     argv = [os.path.join(VENV_BIN, 'ansible-playbook')]
     for inventory in inventories:
         argv += ['-i', inventory]
-    argv += ['-e', '@' + variables, '--skip-tags', skip_tags, SITE]
+    argv += ['-e', '@' + variables, SITE]
+    argv += ['--skip-tags', skip_tags] if skip_tags else []
+    argv += ['--tags', tags] if tags else []
     with open(log_path, 'w', encoding='utf-8') as handle:
         proc = subprocess.run(argv, env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, check=False)
     with open(log_path, encoding='utf-8') as handle:
@@ -258,13 +271,161 @@ def _read(path):
         return handle.read()
 
 
+def _site_vars(path, lab_host, files, tarball, tar_sha, extra=None):
+    values = {
+        'ipvlan_cni_plugins_url': 'http://%s:%d/%s' % (lab_host, files.port, os.path.basename(tarball)),
+        'ipvlan_cni_plugins_checksum': tar_sha,
+        'spiderpool_chart_source': 'local', 'spiderpool_chart_path': realkube.chart_path(),
+        'spiderpool_wait_timeout': int(os.environ.get('E2E_WAIT', '600')), 'spiderpool_coordinator_retries': 120,
+        'spiderpool_coordinator_delay': 2,
+        # Every ENI of an IPv6 vSwitch gets IPv6 addresses: a dual-stack network needs both families
+        # on every node (the lab's worker2 starts without), and the fabric follows the assignment.
+        'alicloud_enis_ipv6_per_eni': 2,
+        'alicloud_egress_enabled': True,
+    }
+    values.update(extra or {})
+    with open(path, 'w', encoding='utf-8') as handle:
+        yaml.safe_dump(values, handle)
+    return path
+
+
+def _rerun(phases, report, env, inventories, variables, out, skip):
+    with phases.phase('rerun'):
+        rc, recap = run_site(env, inventories, variables, os.path.join(out, 'site-rerun.log'), skip)
+        report['rerun'] = {'rc': rc, 'recap': recap}
+        changed = {h: c.get('changed') for h, c in recap.items() if c.get('changed')}
+        report['checks'].append({'check': 'idempotence', 'required': True, 'ok': rc == 0 and not changed,
+                                 'detail': 'second site.yml run (--skip-tags %s): rc %d, changed %s'
+                                           % (skip, rc, changed or 0)})
+
+
+def _site(phases, report, env, inventories, variables, out, skip):
+    with phases.phase('site'):
+        rc, recap = run_site(env, inventories, variables, os.path.join(out, 'site.log'), skip)
+        report['site'] = {'rc': rc, 'recap': recap}
+        if rc != 0:
+            raise E2EError('site.yml failed (rc %d): see %s' % (rc, os.path.join(out, 'site.log')))
+
+
+def ccm_check(env, inventories, variables, out, api, nodes):
+    """The ccm stage alone: it must set every providerID, and fail naming the pod and why it cannot run."""
+    rc, _ = run_site(env, inventories, variables, os.path.join(out, 'site-ccm.log'), None, tags='ccm')
+    output = _read(os.path.join(out, 'site-ccm.log'))
+    provider_ids = {n['metadata']['name']: n['spec'].get('providerID') for n in api.items('/api/v1/nodes')}
+    missing = sorted(name for name in nodes if not provider_ids.get(name))
+    reasons = [line.strip() for line in output.splitlines() if 'cannot run' in line]
+    ok = rc != 0 and not missing and bool(reasons)
+    return {'check': 'ccm', 'required': True, 'ok': ok,
+            'detail': 'providerIDs on %d/%d nodes; the role %s' % (
+                len(nodes) - len(missing), len(nodes),
+                'stopped with: ' + reasons[0][:300] if reasons else 'did not name why its pod cannot run (rc %d)' % rc)}
+
+
+def _lab_nodes(vm_inventory):
+    with open(vm_inventory, encoding='utf-8') as handle:
+        return [Node(name, hostvars) for name, hostvars in yaml.safe_load(handle)['all']['hosts'].items()]
+
+
+def kubelet_tier(phases, report, ctx):
+    """The whole guide: kubelets on the VMs, every stage of site.yml, verification by the role."""
+    out, lab_dir, world, chosen, url = ctx['out'], ctx['lab_dir'], ctx['world'], ctx['chosen'], ctx['url']
+    with phases.phase('cluster'):
+        kubeconfig = realkube.up(os.path.join(lab_dir, 'cluster'), api_sans=[ctx['lab_host']], kubelets=True)
+        server = _server(kubeconfig)
+        api = realkube.Api(server, os.path.join(lab_dir, 'cluster', 'pki'), 'admin')
+    with phases.phase('nodes'):
+        disk = kubenode.disk()
+        vm_inventory = vmnodes.up(ctx['world_file'], os.path.join(lab_dir, 'nodes'), [i['id'] for i in chosen],
+                                  emulator=url, memory_mb=KUBELET_MEMORY_MB, disk=disk)
+        masters = [inst.get('hostname') or inst['id'] for inst in chosen if (inst.get('tags') or {}).get('role') == 'master']
+        report['join'] = kubenode.join(os.path.join(lab_dir, 'nodes'), os.path.join(lab_dir, 'cluster'),
+                                       control_plane=masters)
+    lab = vmnodes._load_state(os.path.join(lab_dir, 'nodes'))  # pylint: disable=protected-access
+    with phases.phase('control'):
+        # Before any pod: an ipvlan master cannot also carry a macvlan.
+        report['checks'].append(macvlan_control(_lab_nodes(vm_inventory)[0], lab, world))
+    env, inventories = ctx['env'](kubeconfig), [ctx['inventory'], vm_inventory]
+    report_dir = os.path.join(out, 'verify')
+    variables = _site_vars(os.path.join(out, 'vars.yml'), *ctx['files'], extra={
+        # No ovs/rdma/sriov/ipoib/vlan plugins on these nodes (nor in their images): the guide needs ipvlan.
+        'spiderpool_values': {'plugins': {key: False for key in (
+            'installRdmaCNI', 'installOvsCNI', 'installSriovCNI', 'installibSriovCNI', 'installIpoibCNI',
+            'installVlanCNI')}},
+        'underlay_verify_image': images.TEST_IMAGE,
+        'underlay_verify_egress_url': 'http://%s/' % lab['internet'],
+        'underlay_verify_report_dir': report_dir,
+        'underlay_verify_wait_timeout': int(os.environ.get('E2E_WAIT', '600')),
+        'underlay_verify_exec_timeout': 300,
+        'underlay_verify_required_checks': ['pool', 'node', 'pod', 'ipv6', 'service', 'egress'],
+        'alicloud_ccm_wait_timeout': 60,
+    })
+    _site(phases, report, env, inventories, variables, out, 'ccm')
+    with open(os.path.join(report_dir, 'report.json'), encoding='utf-8') as handle:
+        verification = json.load(handle)
+    report['verification'] = verification
+    report['checks'].append({'check': 'connectivity', 'required': True, 'ok': verification['result'] == 'pass',
+                             'detail': '; '.join(verify.summary_lines(verification))})
+    _rerun(phases, report, env, inventories, variables, out, 'ccm,verify')
+    with phases.phase('ccm'):
+        report['checks'].append(ccm_check(env, inventories, variables, out, api, [vm['hostname'] for vm in lab['vms']]))
+
+
+def cni_tier(phases, report, ctx):
+    """Without kubelets: kwok Nodes, pods wired by the CNI chain by hand, the role's probe script in them."""
+    out, lab_dir, world, chosen, url = ctx['out'], ctx['lab_dir'], ctx['world'], ctx['chosen'], ctx['url']
+    with phases.phase('cluster'):
+        kubeconfig = realkube.up(os.path.join(lab_dir, 'cluster'), api_sans=[ctx['lab_host']])
+        server = _server(kubeconfig)
+        api = realkube.Api(server, os.path.join(lab_dir, 'cluster', 'pki'), 'admin')
+        for inst in chosen:
+            realkube.add_node(api, inst.get('hostname') or inst['id'],
+                              control_plane=(inst.get('tags') or {}).get('role') == 'master',
+                              internal_ip=inst['enis'][0]['primary_ip'])
+    with phases.phase('nodes'):
+        vm_inventory = vmnodes.up(ctx['world_file'], os.path.join(lab_dir, 'nodes'), [i['id'] for i in chosen], emulator=url)
+    env, inventories = ctx['env'](kubeconfig), [ctx['inventory'], vm_inventory]
+    variables = _site_vars(os.path.join(out, 'vars.yml'), *ctx['files'])
+    _site(phases, report, env, inventories, variables, out, 'ccm,verify')
+    _rerun(phases, report, env, inventories, variables, out, 'ccm,verify')
+    lab = vmnodes._load_state(os.path.join(lab_dir, 'nodes'))  # pylint: disable=protected-access
+    nodes = _lab_nodes(vm_inventory)
+    with phases.phase('pods'):
+        # Before the pods: an ipvlan master cannot also carry a macvlan.
+        report['checks'].append(macvlan_control(nodes[0], lab, world))
+        node_server = 'https://%s:%s' % (ctx['lab_host'], server.rsplit(':', 1)[1])
+        pods = wire_pods(api, kubeconfig, node_server, nodes, os.path.join(out, 'work'))
+    with phases.phase('probes'):
+        plan = verify.build_plan(pods, api.items('/api/v1/nodes'), [], {
+            'flavor': 'netshoot', 'egress_url': 'http://%s/' % lab['internet'], 'ipv6': True})
+        executed = run_probes(plan, nodes)
+        pools = api.items('/apis/spiderpool.spidernet.io/v2beta1/spiderippools')
+        verification = verify.build_report(plan, executed, pools, options={
+            'required': ['pool', 'node', 'pod', 'ipv6', 'egress'], 'title': 'Underlay connectivity (make e2e)',
+            'generated': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())})
+        report['verification'] = verification
+        report['checks'].append({'check': 'connectivity', 'required': True, 'ok': verification['result'] == 'pass',
+                                 'detail': '; '.join(verify.summary_lines(verification))})
+        for name, text in (('report.md', verify.render_markdown(verification)), ('report.html', verify.render_html(verification))):
+            with open(os.path.join(out, name), 'w', encoding='utf-8') as handle:
+                handle.write(text)
+
+
+def _server(kubeconfig):
+    with open(kubeconfig, encoding='utf-8') as handle:
+        return yaml.safe_load(handle)['clusters'][0]['cluster']['server']
+
+
 def main():
+    tier = os.environ.get('E2E_TIER') or 'kubelet'
+    if tier not in ('kubelet', 'cni'):
+        print('e2e: bad E2E_TIER %r: expected kubelet or cni' % tier, file=sys.stderr)
+        return 2
     world_file = os.path.abspath(os.environ.get('E2E_WORLD') or os.path.join(ROOT, 'inventories', 'lab', 'world.yml'))
     out = os.path.abspath(os.environ.get('E2E_OUT') or os.path.join(ROOT, 'out', 'e2e'))
     lab_dir = os.path.join(out, 'lab')
     os.makedirs(out, exist_ok=True)
     phases = Phases()
-    report = {'world': world_file, 'phases': phases.timings, 'checks': [], 'ok': False}
+    report = {'world': world_file, 'tier': tier, 'phases': phases.timings, 'checks': [], 'ok': False}
     emulator = None
     try:
         with phases.phase('emulator'):
@@ -272,78 +433,27 @@ def main():
         # The emulator's state: a world file may leave ids, MACs and addresses to be generated.
         world = vmnodes.fetch_state(url)
         chosen = vmnodes.select_instances(world)
-        with phases.phase('cluster'):
-            lab_host = str(list(vmnodes._lab_net(world).hosts())[1])  # pylint: disable=protected-access
-            kubeconfig = realkube.up(os.path.join(lab_dir, 'cluster'), api_sans=[lab_host])
-            with open(kubeconfig, encoding='utf-8') as handle:
-                server = yaml.safe_load(handle)['clusters'][0]['cluster']['server']
-            api = realkube.Api(server, os.path.join(lab_dir, 'cluster', 'pki'), 'admin')
-            for inst in chosen:
-                realkube.add_node(api, inst.get('hostname') or inst['id'],
-                                  control_plane=(inst.get('tags') or {}).get('role') == 'master',
-                                  internal_ip=inst['enis'][0]['primary_ip'])
-        with phases.phase('nodes'):
-            vm_inventory = vmnodes.up(world_file, os.path.join(lab_dir, 'nodes'), [i['id'] for i in chosen], emulator=url)
+        lab_host = str(list(vmnodes._lab_net(world).hosts())[1])  # pylint: disable=protected-access
         tarball, tar_sha = realkube.cni_tarball()
         files = FileServer(os.path.dirname(tarball))
         files.start()
-        env = dict(os.environ, ALIBABA_CLOUD_ECS_ENDPOINT=url, ALIBABA_CLOUD_VPC_ENDPOINT=url,
-                   ALIBABA_CLOUD_REGION_ID=sorted(world['regions'])[0], K8S_AUTH_KUBECONFIG=kubeconfig,
-                   ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'),
-                   ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'),
-                   PATH=os.pathsep.join([VENV_BIN, os.path.join(ROOT, '.cache', 'bin'), os.environ.get('PATH', '')]),
-                   **CREDENTIALS)
-        for proxy in ('HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'):
-            env.pop(proxy, None)
-        inventories = [cluster_inventory(world, chosen, os.path.join(out, 'cluster.alicloud_ecs.yml')), vm_inventory]
-        variables = os.path.join(out, 'vars.yml')
-        with open(variables, 'w', encoding='utf-8') as handle:
-            yaml.safe_dump({
-                'ipvlan_cni_plugins_url': 'http://%s:%d/%s' % (lab_host, files.port, os.path.basename(tarball)),
-                'ipvlan_cni_plugins_checksum': tar_sha,
-                'spiderpool_chart_source': 'local', 'spiderpool_chart_path': realkube.chart_path(),
-                'spiderpool_wait_timeout': int(os.environ.get('E2E_WAIT', '180')), 'spiderpool_coordinator_retries': 60, 'spiderpool_coordinator_delay': 1,
-                # Every ENI of an IPv6 vSwitch gets IPv6 addresses: a dual-stack network needs both families
-                # on every node (the lab's worker2 starts without), and the fabric follows the assignment.
-                'alicloud_enis_ipv6_per_eni': 2,
-                'alicloud_egress_enabled': True,
-            }, handle)
-        skip = 'ccm,verify'
-        with phases.phase('site'):
-            rc, recap = run_site(env, inventories, variables, os.path.join(out, 'site.log'), skip)
-            report['site'] = {'rc': rc, 'recap': recap}
-            if rc != 0:
-                raise E2EError('site.yml failed (rc %d): see %s' % (rc, os.path.join(out, 'site.log')))
-        with phases.phase('rerun'):
-            rc, recap = run_site(env, inventories, variables, os.path.join(out, 'site-rerun.log'), skip)
-            report['rerun'] = {'rc': rc, 'recap': recap}
-            changed = {h: c.get('changed') for h, c in recap.items() if c.get('changed')}
-            report['checks'].append({'check': 'idempotence', 'required': True, 'ok': rc == 0 and not changed,
-                                     'detail': 'second site.yml run: rc %d, changed %s' % (rc, changed or 0)})
-        lab = vmnodes._load_state(os.path.join(lab_dir, 'nodes'))  # pylint: disable=protected-access
-        with open(vm_inventory, encoding='utf-8') as handle:
-            nodes = [Node(name, hostvars) for name, hostvars in yaml.safe_load(handle)['all']['hosts'].items()]
-        with phases.phase('pods'):
-            # Before the pods: an ipvlan master cannot also carry a macvlan.
-            report['checks'].append(macvlan_control(nodes[0], lab, world))
-            node_server = 'https://%s:%s' % (lab_host, server.rsplit(':', 1)[1])
-            pods = wire_pods(api, kubeconfig, node_server, nodes, os.path.join(out, 'work'))
-        with phases.phase('probes'):
-            plan = verify.build_plan(pods, api.items('/api/v1/nodes'), [], {
-                'flavor': 'netshoot', 'egress_url': 'http://%s/' % lab['internet'], 'ipv6': True})
-            executed = run_probes(plan, nodes)
-            pools = api.items('/apis/spiderpool.spidernet.io/v2beta1/spiderippools')
-            verification = verify.build_report(plan, executed, pools, options={
-                'required': ['pool', 'node', 'pod', 'ipv6', 'egress'], 'title': 'Underlay connectivity (make e2e)',
-                'generated': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())})
-            report['verification'] = verification
-            report['checks'].append({'check': 'connectivity', 'required': True, 'ok': verification['result'] == 'pass',
-                                     'detail': '; '.join(verify.summary_lines(verification))})
-            for name, text in (('report.md', verify.render_markdown(verification)), ('report.html', verify.render_html(verification))):
-                with open(os.path.join(out, name), 'w', encoding='utf-8') as handle:
-                    handle.write(text)
+
+        def site_env(kubeconfig):
+            env = dict(os.environ, ALIBABA_CLOUD_ECS_ENDPOINT=url, ALIBABA_CLOUD_VPC_ENDPOINT=url,
+                       ALIBABA_CLOUD_REGION_ID=sorted(world['regions'])[0], K8S_AUTH_KUBECONFIG=kubeconfig,
+                       ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'),
+                       ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'),
+                       PATH=os.pathsep.join([VENV_BIN, os.path.join(ROOT, '.cache', 'bin'), os.environ.get('PATH', '')]),
+                       **CREDENTIALS)
+            for proxy in ('HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'):
+                env.pop(proxy, None)
+            return env
+        ctx = {'out': out, 'lab_dir': lab_dir, 'world': world, 'world_file': world_file, 'chosen': chosen, 'url': url,
+               'lab_host': lab_host, 'files': (lab_host, files, tarball, tar_sha), 'env': site_env,
+               'inventory': cluster_inventory(world, chosen, os.path.join(out, 'cluster.alicloud_ecs.yml'))}
+        (kubelet_tier if tier == 'kubelet' else cni_tier)(phases, report, ctx)
         report['ok'] = all(c['ok'] for c in report['checks'] if c['required'])
-    except (E2EError, vmnodes.VmNodesError, realkube.RealKubeError) as exc:
+    except (E2EError, vmnodes.VmNodesError, realkube.RealKubeError, kubenode.KubeNodeError, OSError) as exc:
         report['error'] = str(exc)
         print('e2e: %s' % exc, file=sys.stderr)
     finally:
@@ -356,6 +466,8 @@ def main():
             if emulator:
                 emulator.terminate()
                 emulator.wait()
+    for check in report['checks']:
+        print('e2e: %-18s %s  %s' % (check['check'], 'ok' if check['ok'] else 'FAILED', check['detail'][:200]))
     print('e2e: report %s (%s)' % (os.path.join(out, 'report.json'), 'ok' if report['ok'] else 'FAILED'))
     return 0 if report['ok'] else 1
 

@@ -63,9 +63,10 @@ fi
 # System tools the tests use (sanity's shellcheck); installed only when missing.
 missing=()
 command -v shellcheck >/dev/null || missing+=(shellcheck)
-# The CNI chain test (coordinator calls iptables) and the VM nodes of `make e2e`.
+# The CNI chain test (coordinator calls iptables) and the VM nodes of `make e2e` (containerd imports
+# their images once, here).
 command -v iptables >/dev/null || missing+=(iptables)
-for tool in qemu-system-x86_64:qemu-system-x86 mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs depmod:kmod nft:nftables ssh:openssh-client; do
+for tool in qemu-system-x86_64:qemu-system-x86 mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs depmod:kmod nft:nftables ssh:openssh-client containerd:containerd jq:jq; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
