@@ -19,7 +19,7 @@ description:
     that an address leaves a pool before another pool takes it. The writes of one phase run in parallel, at most O(workers)
     at a time.
   - The API server and the Spiderpool webhooks validate each write as it is made; there is no dry run first. An object they
-    refuse fails alone: the other writes of its phase are still made, later phases are not, and the task fails naming
+    refuse fails alone. The other writes of its phase are still made, later phases are not, and the task fails naming
     every refused object in name order (RV(errors)) and what was applied (RV(changes[].applied)). Fixing the cause and
     running again makes the rest. An error that is not the object's own (no answer, HTTP 401, 429 or 5xx, such as a webhook
     that times out) starts no further write.
