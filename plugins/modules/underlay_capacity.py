@@ -136,7 +136,8 @@ options:
   release_enis:
     description:
       - ENIs of removed nodes whose secondary addresses are unassigned when no pool lists them and no pod holds
-        them (the C(eni_id) of RV(report.stale_pools) of an earlier call, after the stale pools were deleted).
+        them (the C(eni_id) of RV(report.stale_pools) and the C(eni_ids) of the removed RV(report.absent_nodes) of an
+        earlier call, after the stale pools were deleted).
     type: list
     elements: str
     default: []
