@@ -429,14 +429,16 @@ def applied_changes(changes, report):
     return [c for c in changes if id(c) in made and id(c) not in pending]
 
 
-def failure_message(changes, report, limit=10):
+def failure_message(changes, report, dry_run=False, limit=10):
     """One line: the failed writes in object order (the first ``limit``), and what was applied."""
     failed = report['failed']
     total = len(report['done']) + len(failed) + len(report['skipped'])
-    applied = applied_changes(changes, report)
     shown = '; '.join(message for _write, message in failed[:limit])
     if len(failed) > limit:
         shown += ' (and %d more, all in errors)' % (len(failed) - limit)
+    if dry_run:
+        return '%d of %d dry runs failed: %s. Nothing was written (check mode)' % (len(failed), total, shown)
+    applied = applied_changes(changes, report)
     if not applied or len(applied) > limit:
         names = '%d of %d changes' % (len(applied), len(changes))
     else:

@@ -403,7 +403,7 @@ def main():
     if report['failed']:
         result['errors'] = [{'object': sync.change_label(w['change']), 'verb': w['verb'], 'msg': message}
                             for w, message in report['failed']]
-        module.fail_json(msg=sync.failure_message(plan['changes'], report), **result)
+        module.fail_json(msg=sync.failure_message(plan['changes'], report, module.check_mode), **result)
     module.exit_json(**result)
 
 

@@ -78,6 +78,8 @@ def test_api_refusal_fails_that_object_alone_in_one_line(kube, capsys):
     # In check mode every write is validated by a dry run: both refusals, in name order, nothing written.
     checked = run({'objects': objects, 'kubeconfig': kube.kubeconfig_path}, capsys, check_mode=True)
     assert checked['failed'] and [e['object'] for e in checked['errors']] == ['SpiderIPPool master-eth0-v4', 'SpiderIPPool master-eth1-v4']
+    assert checked['msg'].startswith('2 of 6 dry runs failed: dry-run create SpiderIPPool master-eth0-v4 failed (HTTP ')
+    assert checked['msg'].endswith('. Nothing was written (check mode)')
     assert kube.objects('SpiderIPPool') == []
     result = run({'objects': objects, 'kubeconfig': kube.kubeconfig_path}, capsys)
     assert result['failed'] and result['changed'] and '\n' not in result['msg']
