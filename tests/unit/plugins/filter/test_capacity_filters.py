@@ -16,8 +16,8 @@ def test_filters_registered():
 
 def test_attached_enis_reach_the_host_facts():
     attached = FILTERS['underlay_capacity_attached']([{'item': {'node': 'n1', 'instance_id': 'i-n1'}, 'network_interface': RECORD}])
-    hosts = [{'inventory_hostname': 'n1', 'alicloud_instance_id': 'i-n1', 'alicloud_enis': [dict(RECORD, id='eni-p', type='Primary',
-                                                                                                   device_index=0)]}]
+    primary = dict(RECORD, id='eni-p', type='Primary', device_index=0)
+    hosts = [{'inventory_hostname': 'n1', 'alicloud_instance_id': 'i-n1', 'alicloud_enis': [primary]}]
     merged = FILTERS['underlay_capacity_with_enis'](hosts, attached)
     assert [e['id'] for e in merged[0]['alicloud_enis']] == ['eni-p', 'eni-n']
 
