@@ -294,7 +294,7 @@ def topup_plan(rows, settings, nodes=None):
             entry = {'node': row['node'], 'interface': row['interface'], 'family': row['family'], 'eni_id': row['eni_id'],
                      'missing': want - room, 'new_eni_possible': bool(row['node_eni_headroom'])}
             if room:
-                entry['action'] = 'the ENI gets its last %d address(es); a new ENI only once it is full' % room
+                entry['action'] = 'only %d more fit on this ENI%s' % (room, '; a new ENI once it is full' if settings['new_enis'] else '')
             else:
                 eni, entry['action'] = _new_eni(row, settings, nodes, new_enis, per_node.get(row['node'], 0), total)
                 if eni:

@@ -259,3 +259,12 @@ def test_table_has_one_line_per_row_and_stale_pool():
     assert lines[0].split() == ['NODE', 'IFACE', 'FAM', 'CLOUD', 'POOL', 'ALLOC', 'FREE', '+IP', '+ENI', 'FLAGS']
     assert lines[1].split() == ['n1', 'eth0', 'v4', '1', '1', '1', '0', '4', '2', 'LOW']
     assert lines[2].endswith('stale pool n3-eth0-v4: delete (node n3 is gone and no pod holds an address)')
+
+
+def test_an_eni_with_some_room_left_gets_it_before_any_new_eni():
+    hosts = [host('n1', [eni('eni-a', 0, FULL_ENI[:4])])]
+    pools = [pool('n1-eth0-v4', ['10.0.0.10-10.0.0.13'], allocated=FULL_ENI[:3])]
+    plan = plan_for(hosts, pools, NEW)
+    assert [(a['eni_id'], a['count']) for a in plan['assign']] == [('eni-a', 1)] and plan['new_enis'] == []
+    assert plan['full'][0]['action'] == 'only 1 more fit on this ENI; a new ENI once it is full'
+    assert plan_for(hosts, pools, SETTINGS)['full'][0]['action'] == 'only 1 more fit on this ENI'
