@@ -80,6 +80,7 @@ SPIDERPOOL_COMMANDS = ('spiderpool-controller', 'spiderpool-init', 'spiderpool-a
 BINARIES = (*KUBE_COMMANDS, 'kwok', *SPIDERPOOL_COMMANDS)
 
 SERVICE_CIDR = '10.96.0.0/12'
+KUBERNETES_SERVICE_IP = '10.96.0.1'  # the first address of SERVICE_CIDR: the `kubernetes` Service
 NODE_IP = '10.0.0.1'  # kwok's default InternalIP; nothing here connects to it but through ClusterNetwork
 POD_CIDR = '10.244.0.0/16'
 KWOK_ANNOTATION = 'kwok.x-k8s.io/node'
@@ -376,7 +377,7 @@ def _certificates(directory, api_sans=()):
     server, client = x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
     leaves = {
         'apiserver': (_name('kube-apiserver'), loopback + [x509.DNSName('kubernetes.default.svc')] + [
-            x509.IPAddress(ipaddress.ip_address(ip)) for ip in ('10.96.0.1', QEMU_HOST, *api_sans)], [server]),
+            x509.IPAddress(ipaddress.ip_address(ip)) for ip in (KUBERNETES_SERVICE_IP, QEMU_HOST, *api_sans)], [server]),
         'admin': (_name('realkube-admin', 'system:masters'), [], [client]),
         # the processes the supervisor runs for the chart's pods: apart from the test's own requests
         'workloads': (_name('realkube-workloads', 'system:masters'), [], [client]),

@@ -348,9 +348,14 @@ def kubelet_tier(phases, report, ctx):
     report_dir = os.path.join(out, 'verify')
     variables = _site_vars(os.path.join(out, 'vars.yml'), *ctx['files'], extra={
         # No ovs/rdma/sriov/ipoib/vlan plugins on these nodes (nor in their images): the guide needs ipvlan.
-        'spiderpool_values': {'plugins': {key: False for key in (
-            'installRdmaCNI', 'installOvsCNI', 'installSriovCNI', 'installibSriovCNI', 'installIpoibCNI',
-            'installVlanCNI')}},
+        'spiderpool_values': {
+            'plugins': {key: False for key in ('installRdmaCNI', 'installOvsCNI', 'installSriovCNI', 'installibSriovCNI',
+                                               'installIpoibCNI', 'installVlanCNI')},
+            # Software emulation runs the Go daemons ~50x slower and their probes time out after 1 s:
+            # more failures before the kubelet restarts them (values the chart offers for this).
+            **{component: {'healthChecking': {'startupProbe': {'failureThreshold': 300},
+                                              'livenessProbe': {'failureThreshold': 60}}}
+               for component in ('spiderpoolAgent', 'spiderpoolController')}},
         'underlay_verify_image': images.TEST_IMAGE,
         'underlay_verify_egress_url': 'http://%s/' % lab['internet'],
         'underlay_verify_report_dir': report_dir,
