@@ -118,9 +118,9 @@ def describe_instances_fanned(clients, region, filters=None, on_page=None, worke
     Queries by InstanceIds are one page per batch already and take the NextToken path, as does a
     listing whose pages disagree (instances created or released while they were read).
     """
-    queries = _instance_queries(region, filters)
-    if len(queries) == 1 and 'InstanceIds' not in queries[0]:
-        results = fan_out_pages(clients, region, 'ecs', 'DescribeInstances', queries[0], 'Instances', 'Instance',
+    query = _instance_queries(region, filters)[0]
+    if 'InstanceIds' not in query:
+        results = fan_out_pages(clients, region, 'ecs', 'DescribeInstances', query, 'Instances', 'Instance',
                                 'InstanceId', INSTANCES_PAGE, on_page, workers)
         if results is not None:
             return results
