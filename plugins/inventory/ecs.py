@@ -17,6 +17,8 @@ description:
   - The instance and ENI listings read their first page, then all the others at once (at most 8 requests in flight
     per listing), so they take two round trips whatever the fleet size. A listing whose pages disagree because
     instances were created or released meanwhile is read again by C(NextToken); no instance appears twice.
+    Without filters (or with C(VpcId) alone), an instance whose primary ENI is listed but which the pages missed
+    is asked for by ID.
   - Each host is added to the groups C(alicloud_region_<region>) and C(alicloud_zone_<zone>) (dashes become
     underscores); O(compose), O(groups) and O(keyed_groups) add more.
   - O(regions) (element by element), O(filters), O(include_filters), O(exclude_filters) and the credential and endpoint

@@ -103,14 +103,20 @@ def gather_region(clients, region, filters_list=None, exclude_filters_list=None)
         for future in include:
             for raw in future.result():
                 instances[raw['InstanceId']] = raw
-        for future in exclude:
-            for raw in future.result():
-                instances.pop(raw['InstanceId'], None)
         if enis is None:
             eni_ids = _instance_eni_ids(instances.values())
             raw_enis = ecs.describe_network_interfaces(clients, region, {'NetworkInterfaceId': eni_ids}) if eni_ids else []
         else:
             raw_enis = enis.result()
+            if all(f == scope for f in filters_list):
+                # Every instance of the scope is wanted, so every primary ENI names one: an instance that pages
+                # shifted by a release and a creation hid from the instance listing is asked for by ID.
+                unseen = set(eni_owner(e) for e in raw_enis if e.get('Type') == 'Primary') - set(instances) - {None}
+                for raw in ecs.describe_instances(clients, region, {'InstanceIds': sorted(unseen)}, types.on_page) if unseen else []:
+                    instances[raw['InstanceId']] = raw
+        for future in exclude:
+            for raw in future.result():
+                instances.pop(raw['InstanceId'], None)
         vswitches_by_id = dict((v['VSwitchId'], v) for v in vswitches.result())
         quotas = types.quotas()
 

@@ -467,10 +467,15 @@ def test_instance_released_between_pages_is_left_out_once(fleet, tmp_path):
         def release_after_first_page(params):
             body = describe(params)
             if not released and params.get('PageNumber') == '1':
-                zone = api.world.regions[region]
+                world = api.world
+                zone = world.regions[region]
                 gone = zone.instances[5]
                 zone.instances.remove(gone)
                 zone.instances_by_vpc[gone.vpc].remove(gone)
+                del world.instances[gone.id]
+                for released_eni in gone.enis:    # released with the instance, as ECS does
+                    zone.enis.remove(released_eni)
+                    del world.enis[released_eni.id]
                 api.mutated()
                 released.append(gone.id)
             return body

@@ -1,11 +1,12 @@
 """PageNumber fan-out of the instance and ENI listings: page math, bounded concurrency, changes
 between pages, per-page retries and the order of errors."""
+import json
 import threading
 import time
 
 import pytest
 
-from ansible_collections.underlay.alicloud.plugins.module_utils import ecs
+from ansible_collections.underlay.alicloud.plugins.module_utils import ecs, gather
 from ansible_collections.underlay.alicloud.plugins.module_utils.errors import AlicloudApiError
 
 from ansible_collections.underlay.alicloud.tests.unit.plugins.module_utils.fake_api import FakeClients, eni, instance
@@ -173,3 +174,34 @@ def test_the_lowest_failed_page_is_raised_and_unsent_pages_are_cancelled():
         ecs.describe_instances_fanned(clients, 'cn-hangzhou', workers=3)
     # pages 2-4 were sent first; of the 16 pages behind them only those sent while page 2 ran
     assert len(clients.calls()) < 15
+
+
+def test_an_unfiltered_region_finds_what_a_release_and_a_creation_hid_by_its_primary_eni():
+    """The case the pages cannot show: the ENI listing names the hidden instance, which is asked for by ID."""
+    data = {'instances': [instance('i-%04d' % n, enis=['eni-%04d' % n]) for n in range(250)],
+            'enis': [eni('eni-%04d' % n, 'i-%04d' % n) for n in range(250)], 'vswitches': [], 'types': []}
+    clients = FakeClients({'cn-hangzhou': data})
+    lock, done = threading.Lock(), []
+
+    def fail(action, query, n):
+        with lock:
+            if action == 'DescribeInstances' and query.get('PageNumber', '1') != '1' and not done:
+                done.append(n)
+                data['instances'].pop(10)
+                data['instances'].append(instance('i-new9', enis=['eni-new9']))
+    clients.fail = fail
+    hosts = gather.gather_region(clients, 'cn-hangzhou')
+    listed = [h['alicloud_instance_id'] for h in hosts]
+    assert 'i-0100' in listed and len(listed) == len(set(listed)) == 251   # i-0010 was listed before its release
+    by_id = [q for q in clients.calls('DescribeInstances') if 'InstanceIds' in q]
+    assert len(by_id) == 1 and json.loads(by_id[0]['InstanceIds']) == ['i-0100']
+
+
+def test_filtered_queries_ask_for_no_instance_by_id():
+    data = {'instances': [instance('i-%04d' % n, enis=['eni-%04d' % n], tags={'cluster': 'lab' if n % 2 else 'prod'})
+                          for n in range(20)],
+            'enis': [eni('eni-%04d' % n, 'i-%04d' % n) for n in range(20)], 'vswitches': [], 'types': []}
+    clients = FakeClients({'cn-hangzhou': data})
+    hosts = gather.gather_region(clients, 'cn-hangzhou', [{'Tag': [{'Key': 'cluster', 'Value': 'lab'}]}])
+    assert len(hosts) == 10
+    assert not [q for q in clients.calls('DescribeInstances') if 'InstanceIds' in q]
