@@ -25,8 +25,8 @@ def _container_reason(status):
         return waiting.get('reason') or 'Waiting', detail
     if 'terminated' in state:
         terminated = state['terminated'] or {}
-        return terminated.get('reason') or 'Terminated', 'exit %s %s' % (terminated.get('exitCode'),
-                                                                       terminated.get('message') or '')
+        detail = 'exit %s %s' % (terminated.get('exitCode'), terminated.get('message') or '')
+        return terminated.get('reason') or 'Terminated', detail
     if not status.get('ready'):
         return 'NotReady', 'running, readiness probe failing' if 'running' in state else ''
     return None

@@ -73,7 +73,7 @@ def _layer(files, links=()):
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode='w', format=tarfile.GNU_FORMAT) as tar:
         dirs = set()
-        for path in sorted(list(files) + [link for link, _ in links]):
+        for path in sorted(list(files) + [link[0] for link in links]):
             parts = path.strip('/').split('/')[:-1]
             for depth in range(1, len(parts) + 1):
                 dirs.add('/'.join(parts[:depth]))

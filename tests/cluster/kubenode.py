@@ -147,9 +147,9 @@ def _kubernetes_service(api, address, port):
     """Endpoints of default/kubernetes where the nodes reach the API server (its reconciler is off)."""
     body = {'apiVersion': 'v1', 'kind': 'Endpoints', 'metadata': {'name': 'kubernetes', 'namespace': 'default'},
             'subsets': [{'addresses': [{'ip': address}], 'ports': [{'name': 'https', 'port': port, 'protocol': 'TCP'}]}]}
-    code, _ = api.request('PUT', '/api/v1/namespaces/default/endpoints/kubernetes', body)
+    code = api.request('PUT', '/api/v1/namespaces/default/endpoints/kubernetes', body)[0]
     if code == 404:
-        code, _ = api.request('POST', '/api/v1/namespaces/default/endpoints', body)
+        code = api.request('POST', '/api/v1/namespaces/default/endpoints', body)[0]
     slice_body = {'apiVersion': 'discovery.k8s.io/v1', 'kind': 'EndpointSlice', 'addressType': 'IPv4',
                   'metadata': {'name': 'kubernetes', 'namespace': 'default',
                                'labels': {'kubernetes.io/service-name': 'kubernetes',

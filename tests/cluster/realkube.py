@@ -42,6 +42,7 @@ import sys
 import tarfile
 import threading
 import time
+import types
 import urllib.error
 import urllib.request
 
@@ -308,18 +309,19 @@ def _x509():
     from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=import-outside-toplevel
     from cryptography.hazmat.primitives.asymmetric import ec, rsa  # pylint: disable=import-outside-toplevel
     from cryptography.x509.oid import NameOID  # pylint: disable=import-outside-toplevel
-    return x509, hashes, serialization, ec, rsa, NameOID
+    return types.SimpleNamespace(x509=x509, hashes=hashes, serialization=serialization, ec=ec, rsa=rsa,
+                                 NameOID=NameOID)
 
 
 def _key_bytes(key):
-    serialization = _x509()[2]
+    serialization = _x509().serialization
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                              serialization.NoEncryption())
 
 
 def _name(common, org=None):
-    parts = _x509()
-    x509, name_oid = parts[0], parts[5]
+    lib = _x509()
+    x509, name_oid = lib.x509, lib.NameOID
     attrs = [x509.NameAttribute(name_oid.COMMON_NAME, common)]
     if org:
         attrs.append(x509.NameAttribute(name_oid.ORGANIZATION_NAME, org))
@@ -327,7 +329,8 @@ def _name(common, org=None):
 
 
 def _sign(subject, key, issuer=None, issuer_key=None, ca=False, sans=(), usages=()):
-    x509, hashes = _x509()[:2]
+    lib = _x509()
+    x509, hashes = lib.x509, lib.hashes
     now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
     builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer or subject)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -342,7 +345,8 @@ def _sign(subject, key, issuer=None, issuer_key=None, ca=False, sans=(), usages=
 
 def _write_leaf(pki, leaf, subject, sans=(), usages=(), ca=None):
     """LEAF.key and LEAF.crt under PKI, signed by CA (cert, key; default: PKI's ca.crt/ca.key)."""
-    x509, _, serialization, ec = _x509()[:4]
+    lib = _x509()
+    x509, serialization, ec = lib.x509, lib.serialization, lib.ec
     if ca is None:
         with open(os.path.join(pki, 'ca.crt'), 'rb') as crt, open(os.path.join(pki, 'ca.key'), 'rb') as key:
             ca = (x509.load_pem_x509_certificate(crt.read()), serialization.load_pem_private_key(key.read(), None))
@@ -356,7 +360,7 @@ def _write_leaf(pki, leaf, subject, sans=(), usages=(), ca=None):
 
 def node_credentials(pki, node):
     """A kubelet's client certificate (system:node:NODE in system:nodes, what the Node authorizer wants)."""
-    client = _x509()[0].oid.ExtendedKeyUsageOID.CLIENT_AUTH
+    client = _x509().x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
     _write_leaf(pki, 'node-' + node, _name('system:node:' + node, 'system:nodes'), usages=[client])
     return os.path.join(pki, 'node-' + node)
 
@@ -364,7 +368,8 @@ def node_credentials(pki, node):
 def _certificates(directory, api_sans=()):
     """A CA, the API server's serving cert, client certs and the service-account key pair, under DIR/pki.
     The serving cert also names 10.0.2.2 (the host as QEMU's user network shows it to VM nodes) and api_sans."""
-    x509, _, serialization, ec, rsa = _x509()[:5]
+    lib = _x509()
+    x509, serialization, ec, rsa = lib.x509, lib.serialization, lib.ec, lib.rsa
     pki = os.path.join(directory, 'pki')
     os.makedirs(pki, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -849,7 +854,7 @@ class ClusterNetwork(threading.Thread):
         local = self.routes.get(target)
         if local is not None:
             return socket.create_connection(('127.0.0.1', local), timeout=5)
-        host, _, port = target.rpartition(':')
+        host, port = target.rsplit(':', 1) if ':' in target else (target, '')
         try:
             address = ipaddress.ip_address(host.strip('[]'))
             with open(self.netns_routes, encoding='utf-8') as handle:

@@ -309,7 +309,7 @@ def _site(phases, report, env, inventories, variables, out, skip):
 
 def ccm_check(env, inventories, variables, out, api, nodes):
     """The ccm stage alone: it must set every providerID, and fail naming the pod and why it cannot run."""
-    rc, _ = run_site(env, inventories, variables, os.path.join(out, 'site-ccm.log'), None, tags='ccm')
+    rc = run_site(env, inventories, variables, os.path.join(out, 'site-ccm.log'), None, tags='ccm')[0]
     output = _read(os.path.join(out, 'site-ccm.log'))
     provider_ids = {n['metadata']['name']: n['spec'].get('providerID') for n in api.items('/api/v1/nodes')}
     missing = sorted(name for name in nodes if not provider_ids.get(name))

@@ -12,8 +12,8 @@ FILTERS = FilterModule().filters()
 
 
 def test_filters_are_registered():
-    assert sorted(FILTERS) == ['pod_problems', 'spiderpool_ip_ranges', 'spiderpool_plan', 'underlay_kustomization',
-                              'underlay_render_root']
+    assert sorted(FILTERS) == [
+        'pod_problems', 'spiderpool_ip_ranges', 'spiderpool_plan', 'underlay_kustomization', 'underlay_render_root']
 
 
 def test_plan_reads_only_planner_facts_from_hostvars():
