@@ -33,7 +33,8 @@ CHECK_TITLES = {
 # The ping command line is the same for busybox and iputils; only the HTTP client differs.
 CURL_FORMAT = 'http_code=%{http_code} time_total=%{time_total}\\n'
 FLAVORS = {
-    'busybox': ['wget', '-q', '-S', '-O', '/dev/null', '-T', '{timeout}', '{url}'],
+    # The timeout applet, not wget -T: Debian 12's busybox 1.35 wget dies with SIGSEGV on -T.
+    'busybox': ['timeout', '{timeout}', 'wget', '-q', '-S', '-O', '/dev/null', '{url}'],
     'netshoot': ['curl', '-sS', '-o', '/dev/null', '-m', '{timeout}', '-w', CURL_FORMAT, '{url}'],
 }
 TIMEOUT_RCS = (124, 137, 143)

@@ -215,7 +215,7 @@ def test_plan_one_script_per_pod_and_probes_per_target():
     assert ids == ['node:172.31.199.183', 'pod:172.31.199.190', 'pod:192.168.0.156', 'pod:192.168.0.161',
                    'svc:uv-eth0:10.233.0.10', 'svc:uv-eth1:10.233.0.11', 'egress']
     assert first['probes'][0]['command'] == 'ping -c 2 -w 4 -W 2 172.31.199.183'
-    assert first['probes'][4]['command'] == 'wget -q -S -O /dev/null -T 5 http://10.233.0.10:80/'
+    assert first['probes'][4]['command'] == 'timeout 5 wget -q -S -O /dev/null http://10.233.0.10:80/'
     assert [c['key'] for c in plan['columns']] == ['node', 'pod/uv-eth0-a', 'pod/uv-eth0-b', 'pod/uv-eth1-a', 'pod/uv-eth1-b',
                                                    'svc/uv-eth0', 'svc/uv-eth1', 'egress']
     # every probe is launched once in the script and framed once
