@@ -174,8 +174,8 @@ def _join_vm(lab_dir, pki, server, vm, results):
     started = time.monotonic()
     command = ('mkdir -p %(m)s /etc/kubernetes && (mountpoint -q %(m)s || mount /dev/vdb %(m)s) && '
                'tar -x -C /etc/kubernetes && KUBENODE_DISK=%(m)s NODE_NAME=%(node)s NODE_IP=%(ip)s '
-               'sh /etc/kubernetes/kubenode-join'
-               % {'m': MOUNT, 'node': node, 'ip': vm['nics'][0]['ip']})
+               'POD_CIDR=%(pods)s sh /etc/kubernetes/kubenode-join'
+               % {'m': MOUNT, 'node': node, 'ip': vm['nics'][0]['ip'], 'pods': realkube.POD_CIDR})
     try:
         proc = _ssh(lab_dir, vm, command, stdin=_node_files(pki, server, node))
     except subprocess.TimeoutExpired:
