@@ -363,6 +363,7 @@ def kubelet_tier(phases, report, ctx):
         'underlay_verify_exec_timeout': 300,
         'underlay_verify_required_checks': ['pool', 'node', 'pod', 'ipv6', 'service', 'egress'],
         'alicloud_ccm_wait_timeout': 60,
+        'alicloud_ccm_cluster_cidr': realkube.POD_CIDR,
     })
     _site(phases, report, env, inventories, variables, out, 'ccm')
     with open(os.path.join(report_dir, 'report.json'), encoding='utf-8') as handle:
