@@ -298,3 +298,19 @@ def test_render_mode_writes_no_secret_and_contacts_nothing(real_kube_factory, tm
     ds = double.get('DaemonSet', 'cloud-controller-manager', 'kube-system')
     assert '--cluster-cidr=%s' % CIDR in ds['spec']['template']['spec']['containers'][0]['command']
     assert double.get('Service', 'http-service', 'default')['spec']['type'] == 'LoadBalancer'
+
+
+def test_a_ccm_that_cannot_run_is_named_with_its_pod_and_reason(real_kube_factory):  # noqa: F811 pylint: disable=redefined-outer-name
+    double = real_kube_factory(nodes=())
+    # A control-plane Node with no kubelet behind it (kwok leaves it alone): no room, the pod stays Pending.
+    double.create({'apiVersion': 'v1', 'kind': 'Node',
+                   'metadata': {'name': 'master', 'labels': {'node-role.kubernetes.io/control-plane': ''}}})
+    double.add_node('worker')
+    proc = run_playbook(double, '-e', 'alicloud_ccm_cluster_cidr=%s' % CIDR, '-e', 'alicloud_ccm_wait_timeout=10')
+    assert proc.returncode != 0
+    message = re.search(r'"msg": "(The cloud-controller-manager cannot run[^"]*)"', proc.stdout)
+    assert message, proc.stdout + proc.stderr
+    assert re.match(r'The cloud-controller-manager cannot run within 10 s: pod kube-system/cloud-controller-manager-\w+ '
+                    r'on no node: Unschedulable \(0/2 nodes are available: .*\); last warning FailedScheduling: ',
+                    message.group(1)), message.group(1)
+    assert not any(form in proc.stdout + proc.stderr for form in secret_forms())
