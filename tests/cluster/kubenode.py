@@ -123,11 +123,8 @@ def _server_port(cluster_dir):
 
 
 def _ssh(lab_dir, vm, command, stdin=None, timeout=JOIN_TIMEOUT):
-    argv = ['ssh', '-i', os.path.join(lab_dir, 'ssh', 'id_ed25519'), '-p', str(vm['ssh_port']),
-            '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10',
-            '-o', 'UserKnownHostsFile=%s' % os.path.join(lab_dir, 'ssh', 'known_hosts'),
-            '-o', 'StrictHostKeyChecking=yes', 'root@127.0.0.1', command]
-    return subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout, check=False)
+    return subprocess.run(vmnodes.ssh_argv(lab_dir, vm, command), input=stdin, capture_output=True, timeout=timeout,
+                          check=False)
 
 
 def _node_files(pki, server, node):
@@ -144,23 +141,15 @@ def _node_files(pki, server, node):
 
 
 def _kubernetes_service(api, address, port):
-    """Endpoints of default/kubernetes where the nodes reach the API server (its reconciler is off)."""
+    """Endpoints of default/kubernetes where the nodes reach the API server (its reconciler is off); the
+    controller manager mirrors them into the EndpointSlice kube-proxy reads."""
     body = {'apiVersion': 'v1', 'kind': 'Endpoints', 'metadata': {'name': 'kubernetes', 'namespace': 'default'},
             'subsets': [{'addresses': [{'ip': address}], 'ports': [{'name': 'https', 'port': port, 'protocol': 'TCP'}]}]}
-    code = api.request('PUT', '/api/v1/namespaces/default/endpoints/kubernetes', body)[0]
+    code, answer = api.request('PUT', '/api/v1/namespaces/default/endpoints/kubernetes', body)
     if code == 404:
-        code = api.request('POST', '/api/v1/namespaces/default/endpoints', body)[0]
-    slice_body = {'apiVersion': 'discovery.k8s.io/v1', 'kind': 'EndpointSlice', 'addressType': 'IPv4',
-                  'metadata': {'name': 'kubernetes', 'namespace': 'default',
-                               'labels': {'kubernetes.io/service-name': 'kubernetes',
-                                          'endpointslice.kubernetes.io/managed-by': 'kubenode'}},
-                  'endpoints': [{'addresses': [address], 'conditions': {'ready': True}}],
-                  'ports': [{'name': 'https', 'port': port, 'protocol': 'TCP'}]}
-    code, body = api.request('PUT', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes', slice_body)
-    if code == 404:
-        code, body = api.request('POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', slice_body)
+        code, answer = api.request('POST', '/api/v1/namespaces/default/endpoints', body)
     if code >= 300:
-        raise KubeNodeError('cannot point the kubernetes Service at %s:%d: %s' % (address, port, body))
+        raise KubeNodeError('cannot point the kubernetes Service at %s:%d: %s' % (address, port, answer))
 
 
 def _cluster_routes(cluster_dir, state):

@@ -673,12 +673,18 @@ def _vm_records(world, chosen, lab_net, taken_ports):
     return vms
 
 
-def _wait_ssh(vm, directory, key, deadline):
+def ssh_argv(directory, vm, command):
+    """ssh as root into VM of the lab in DIRECTORY, host key checked, running COMMAND."""
+    return ['ssh', '-i', os.path.join(directory, 'ssh', 'id_ed25519'), '-p', str(vm['ssh_port']),
+            '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10',
+            '-o', 'UserKnownHostsFile=%s' % os.path.join(directory, 'ssh', 'known_hosts'),
+            '-o', 'StrictHostKeyChecking=yes', 'root@127.0.0.1', command]
+
+
+def _wait_ssh(vm, directory, deadline):
     """Wait until sshd answers a real login; one line naming the VM and the step on failure."""
     console = os.path.join(directory, vm['name'], 'console.log')
-    argv = ['ssh', '-i', key, '-p', str(vm['ssh_port']), '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5',
-            '-o', 'UserKnownHostsFile=%s' % os.path.join(directory, 'ssh', 'known_hosts'),
-            '-o', 'StrictHostKeyChecking=yes', 'root@127.0.0.1', 'true']
+    argv = ssh_argv(directory, vm, 'true')
     while time.time() < deadline:
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode == 0:
@@ -748,7 +754,7 @@ def up(world_file, directory, instances=(), emulator=None, max_nodes=DEFAULT_MAX
             lab.boot(vm, meta, key)
         deadline = time.time() + timeout
         for vm in vms:
-            _wait_ssh(vm, directory, key, deadline)
+            _wait_ssh(vm, directory, deadline)
             timings['ssh_%s_s' % vm['name']] = round(time.monotonic() - started, 2)
         timings['up_s'] = round(time.monotonic() - started, 2)
         lab.record()
