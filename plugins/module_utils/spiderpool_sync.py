@@ -324,7 +324,8 @@ def writes(changes):
     creations; stale multus configs. Addresses leave a pool before another pool takes them, so
     an address moving between nodes needs no second run. An update that both removes and adds
     is split into a shrink and a growth (``then`` links the two: the growth must carry the
-    resourceVersion the shrink returned). Each write: ``{change, verb, body, phase}``.
+    resourceVersion the shrink returned). Each write: ``{change, verb, body, phase}``, and ``base``
+    for a growth: the spec it expects to find (the shrink's).
     """
     phases = {0: [], 1: [], 2: [], 3: [], 4: []}
     for change in order_changes(changes):
@@ -333,8 +334,9 @@ def writes(changes):
             phases[1].append({'change': change, 'verb': 'delete', 'body': None})
             phases[3].append({'change': change, 'verb': 'create', 'body': change['body']})
         elif kind == POOL and action == 'update' and change['removed'] and change['added']:
-            grow = {'change': change, 'verb': 'replace', 'body': change['body']}
-            phases[2].append({'change': change, 'verb': 'replace', 'body': _shrunk(change), 'then': grow})
+            shrink = _shrunk(change)
+            grow = {'change': change, 'verb': 'replace', 'body': change['body'], 'base': normalize_spec(POOL, shrink['spec'])}
+            phases[2].append({'change': change, 'verb': 'replace', 'body': shrink, 'then': grow})
             phases[3].append(grow)
         elif kind == POOL and action == 'update':
             phases[2 if change['removed'] else 3].append({'change': change, 'verb': 'replace', 'body': change['body']})
@@ -348,6 +350,35 @@ def writes(changes):
         if phases[number]:
             out.append(phases[number])
     return out
+
+
+def rebase(write, fresh):
+    """The body of a replace that met HTTP 409, rebuilt on ``fresh`` (the object as it is now).
+
+    Another writer came between the listing and the write; usually Spiderpool recording an
+    allocation in the pool's status. The planned spec is kept; resourceVersion, finalizers and
+    labels come from ``fresh``. Returns None when ``fresh`` already has the planned spec. Raises
+    ``SyncError`` when the object is being deleted, when its spec is no longer the one planned from,
+    or when a pool now holds an address the write removes.
+    """
+    change, body = write['change'], write['body']
+    kind, label = change['kind'], change_label(change)
+    if fresh['metadata'].get('deletionTimestamp'):
+        raise SyncError('%s is being deleted (its addresses are still being released); run again once it is gone' % label)
+    spec = normalize_spec(kind, fresh.get('spec'))
+    if spec == normalize_spec(kind, body['spec']):
+        return None
+    if spec != write.get('base', change['before'].get('spec', {})):
+        raise SyncError('%s was changed by another writer while this run was updating it; run again' % label)
+    if kind == POOL:
+        lost = {ip: pod for ip, pod in allocated_ips(fresh).items() if not iprange.contains(usable(body['spec']), ip)}
+        if lost:
+            raise SyncError('refusing to remove %s from %s: in use; move or delete the pod first' % (_holders(lost), label))
+    meta = {k: v for k, v in fresh['metadata'].items() if k != 'managedFields'}
+    for field in ('labels', 'annotations'):
+        if body['metadata'].get(field):
+            meta[field] = dict(meta.get(field) or {}, **body['metadata'][field])
+    return dict(body, metadata=meta)
 
 
 def freed_addresses(changes):

@@ -27,6 +27,10 @@ description:
     C(defaultCniCRName)) is replaced in full, never merged (Spiderpool issue 2700).
   - Never removes an address that a pod holds (C(status.allocatedIPs)) from a pool, never deletes a pool holding addresses,
     and never lets two pools share an address; such a run fails naming the address and the pod, and changes nothing.
+  - An update that meets HTTP 409 (another writer since the listing, usually Spiderpool recording an allocation in the
+    pool's status) is made again on the object as it is now, up to 3 times with jittered pauses, with the same checks: it
+    fails naming the address and the pod when the pool now holds one that the update removes, and asks for a re-run when
+    the object's spec itself was changed meanwhile.
   - Pools and multus configs carrying O(owner_labels) that are not in O(objects) are pruned (pools only when empty).
   - An updated pool keeps the operator switches C(disable) and C(excludeIPs); an updated multus config keeps the
     webhook-filled C(coordinator) block unless the plan sets them.
@@ -193,6 +197,7 @@ api_requests:
 """
 
 import json
+import random
 import threading
 import time
 
@@ -211,6 +216,8 @@ except ImportError:
 
 # Failures that are not the object's own: the API server is unreachable, overloaded or refuses us.
 _FATAL_STATUS = (401, 429)
+# A replace that meets HTTP 409 is rebuilt on the current object this many times, then fails.
+CONFLICT_RETRIES = 3
 
 
 class KubeError(Exception):
@@ -310,12 +317,32 @@ class SpiderpoolApi:
             return self._call(what, func, *where, body, **options)
         if verb == 'replace':
             func = self.api.replace_namespaced_custom_object if namespace else self.api.replace_cluster_custom_object
-            result = self._call(what, func, *where, name, body, **options)
+            result = self._replace(write, what, func, where, body, options)
             if write.get('then') and not dry_run:
                 write['then']['body']['metadata']['resourceVersion'] = result['metadata']['resourceVersion']
             return result
         func = self.api.delete_namespaced_custom_object if namespace else self.api.delete_cluster_custom_object
         return self._call(what, func, *where, name, **options)
+
+    def _replace(self, write, what, func, where, body, options):
+        """PUT; on HTTP 409 (another writer since the listing) the same change on the object as it is now."""
+        name = write['change']['name']
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                return self._call(what, func, *where, name, body, **options)
+            except KubeError as exc:
+                if exc.status != 409:
+                    raise
+            time.sleep(random.uniform(0, 0.1 * 2 ** attempt))
+            get = self.api.get_namespaced_custom_object if len(where) == 4 else self.api.get_cluster_custom_object
+            fresh = self._call('reading %s' % sync.change_label(write['change']), get, *where, name)
+            try:
+                body = sync.rebase(dict(write, body=body), fresh)
+            except sync.SyncError as exc:
+                raise sync.WriteError(str(exc)) from None
+            if body is None:
+                return fresh
+        return self._call(what, func, *where, name, body, **options)
 
 
 def wait_gone(api, changes, timeout):

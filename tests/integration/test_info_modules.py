@@ -397,7 +397,7 @@ def test_unreachable_endpoints_fail_fast_and_clearly(runs):
     assert run.seconds < 120  # the whole playbook on a loaded machine; see the in-process timing below
 
 
-@pytest.mark.parametrize('endpoint', [REFUSED_ENDPOINT, UNRESOLVABLE_ENDPOINT])
+@pytest.mark.parametrize('endpoint', [REFUSED_ENDPOINT, UNRESOLVABLE_ENDPOINT], ids=['refused', 'unresolvable'])
 def test_unreachable_endpoint_time_is_bounded(endpoint):
     """The same failure in-process through the real SDK: 3 connection attempts, then the error."""
     clients = client.AlicloudClients({'region': REGION, 'access_key_id': KEY_ID, 'access_key_secret': SECRET,

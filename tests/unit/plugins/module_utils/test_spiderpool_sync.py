@@ -243,6 +243,64 @@ def test_recreate_is_delete_then_create():
     assert [sync.needs_prior_writes(p[0], freed) for p in phases] == [False, True]
 
 
+def conflicting_update(current, ips):
+    """The replace write of worker-eth0-v4 planned to hold ``ips``, and the pool as listed."""
+    wanted = desired()
+    next(o for o in wanted if o['metadata']['name'] == 'worker-eth0-v4')['spec']['ips'] = ips
+    change = by_name(run(current, wanted))['worker-eth0-v4']
+    return sync.writes([change]), next(o for o in current if o['metadata']['name'] == 'worker-eth0-v4')
+
+
+def test_a_conflicting_status_write_rebases_the_planned_spec_on_the_fresh_object():
+    current = [as_stored(o) for o in desired()]
+    phases, listed = conflicting_update(current, ['172.31.199.190-172.31.199.195'])
+    write = phases[0][0]
+    # Spiderpool allocated an address after the listing: new resourceVersion, status and a label.
+    fresh = allocate(copy.deepcopy(listed), '172.31.199.191')
+    fresh['metadata'].update(resourceVersion='9', managedFields=[{'manager': 'spiderpool-agent'}])
+    fresh['metadata']['labels']['other'] = 'x'
+    body = sync.rebase(write, fresh)
+    assert body['spec'] == write['body']['spec'] and body['spec']['ips'] == ['172.31.199.190-172.31.199.195']
+    assert body['metadata']['resourceVersion'] == '9' and 'managedFields' not in body['metadata']
+    assert body['metadata']['labels']['other'] == 'x' and body['metadata']['labels'].items() >= OWNER.items()
+    assert body['metadata']['finalizers'] == ['spiderpool.spidernet.io']
+    # Already what we planned (another run got there first): nothing to write.
+    done = copy.deepcopy(fresh)
+    done['spec']['ips'] = ['172.31.199.190-172.31.199.195']
+    assert sync.rebase(write, done) is None
+
+
+def test_a_conflict_that_makes_the_write_unsafe_is_refused():
+    current = [as_stored(o) for o in desired()]
+    phases, listed = conflicting_update(current, ['172.31.199.190-172.31.199.192'])
+    write = phases[0][0]
+    taken = allocate(copy.deepcopy(listed), '172.31.199.194', 'default/new-pod')
+    with pytest.raises(sync.SyncError) as info:
+        sync.rebase(write, taken)
+    assert str(info.value) == ('refusing to remove 172.31.199.194 (pod default/new-pod) from SpiderIPPool worker-eth0-v4: '
+                               'in use; move or delete the pod first')
+    edited = copy.deepcopy(listed)
+    edited['spec']['ips'] = ['172.31.199.190']
+    with pytest.raises(sync.SyncError, match='^SpiderIPPool worker-eth0-v4 was changed by another writer while this run was updating it; run again$'):
+        sync.rebase(write, edited)
+    going = dict(listed, metadata=dict(listed['metadata'], deletionTimestamp='2026-12-06T00:00:00Z'))
+    with pytest.raises(sync.SyncError, match='^SpiderIPPool worker-eth0-v4 is being deleted'):
+        sync.rebase(write, going)
+
+
+def test_the_growth_of_a_split_update_expects_the_shrunk_spec():
+    current = [as_stored(o) for o in desired()]
+    phases, listed = conflicting_update(current, ['172.31.199.191-172.31.199.195'])
+    shrink, grow = phases[0][0], phases[1][0]
+    assert shrink['then'] is grow
+    after_shrink = copy.deepcopy(listed)
+    after_shrink['spec']['ips'] = shrink['body']['spec']['ips']
+    after_shrink['metadata']['resourceVersion'] = '12'
+    assert sync.rebase(grow, after_shrink)['metadata']['resourceVersion'] == '12'
+    with pytest.raises(sync.SyncError, match='changed by another writer'):
+        sync.rebase(grow, listed)       # the shrink's result is what the growth must find
+
+
 @pytest.mark.parametrize('bad, message', [
     ({'kind': 'ConfigMap', 'apiVersion': 'v1'},
      "objects[0]: objects may only be spiderpool.spidernet.io/v2beta1 SpiderIPPool or SpiderMultusConfig, got 'ConfigMap'"),

@@ -104,3 +104,58 @@ def test_api_refusal_fails_that_object_alone_in_one_line(kube, capsys):
 def test_workers_must_be_positive(kube, capsys):
     result = run({'objects': [], 'kubeconfig': kube.kubeconfig_path, 'workers': 0}, capsys)
     assert result['failed'] and result['msg'] == 'workers must be at least 1, got 0'
+
+
+def allocate_then_conflict(kube, pool, ip, pod):
+    """Admission hook: Spiderpool records ``ip`` for ``pod`` in ``pool``'s status just before our first
+    update of it reaches the store, so that update carries a stale resourceVersion (HTTP 409)."""
+    sys.path.insert(0, os.path.join(ROOT, 'tests', 'emulator'))
+    from kube_store import ApiError  # pylint: disable=import-outside-toplevel
+    raced = []
+
+    def hook(store, op, res, obj, old):
+        if op != 'UPDATE' or res.kind != 'SpiderIPPool' or obj['metadata']['name'] != pool or raced:
+            return
+        raced.append(pool)
+        status = dict(old.get('status') or {}, allocatedIPCount=1,
+                      allocatedIPs=json.dumps({ip: {'pod': pod, 'podUid': 'uid-1'}}))
+        store.update(res, None, pool, dict(old, status=status), subresource='status')
+        raise ApiError(409, 'Conflict', 'Operation cannot be fulfilled on spiderippools.spiderpool.spidernet.io "%s": the object '
+                       'has been modified; please apply your changes to the latest version and try again' % pool)
+    kube.store.admission.append(hook)
+    return raced
+
+
+def test_an_update_that_meets_a_status_write_is_made_on_the_fresh_pool(kube, capsys):
+    if not os.path.isdir(CRD_DIR):
+        pytest.skip('Spiderpool CRDs not found')
+    objects = plan(guide_hosts())['objects']
+    assert run({'objects': objects, 'kubeconfig': kube.kubeconfig_path}, capsys)['changed']
+    pool = next(o for o in objects if o['metadata']['name'] == 'worker-eth0-v4')
+    pool['spec']['ips'] = ['172.31.199.190-172.31.199.195']
+    raced = allocate_then_conflict(kube, 'worker-eth0-v4', '172.31.199.191', 'default/app-1')
+    result = run({'objects': objects, 'kubeconfig': kube.kubeconfig_path}, capsys)
+    assert raced and result['changed'] and not result.get('failed')
+    assert [(c['name'], c['applied']) for c in result['changes']] == [('worker-eth0-v4', True)]
+    assert result['api_requests'] == 2 + 3          # lists, the refused PUT, a GET, the PUT
+    stored = next(o for o in kube.objects('SpiderIPPool') if o['metadata']['name'] == 'worker-eth0-v4')
+    assert stored['spec']['ips'] == ['172.31.199.190-172.31.199.195']
+    assert '172.31.199.191' in json.loads(stored['status']['allocatedIPs'])
+
+
+def test_an_update_that_would_drop_an_address_allocated_meanwhile_is_refused(kube, capsys):
+    if not os.path.isdir(CRD_DIR):
+        pytest.skip('Spiderpool CRDs not found')
+    objects = plan(guide_hosts())['objects']
+    run({'objects': objects, 'kubeconfig': kube.kubeconfig_path}, capsys)
+    pool = next(o for o in objects if o['metadata']['name'] == 'worker-eth0-v4')
+    before = list(pool['spec']['ips'])
+    pool['spec']['ips'] = ['172.31.199.190']
+    allocate_then_conflict(kube, 'worker-eth0-v4', '172.31.199.193', 'default/new-pod')
+    result = run({'objects': objects, 'kubeconfig': kube.kubeconfig_path}, capsys)
+    assert result['failed'] and not result['changed']
+    assert result['msg'] == ('1 of 1 writes failed: refusing to remove 172.31.199.193 (pod default/new-pod) from SpiderIPPool '
+                             'worker-eth0-v4: in use; move or delete the pod first. Applied: 0 of 1 changes; a re-run makes '
+                             'the rest once the cause is fixed')
+    stored = next(o for o in kube.objects('SpiderIPPool') if o['metadata']['name'] == 'worker-eth0-v4')
+    assert stored['spec']['ips'] == before
