@@ -10,6 +10,7 @@ import posixpath
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 
 from ansible_collections.underlay.alicloud.plugins.module_utils import iprange, planner, pod_status
 
@@ -18,6 +19,7 @@ _FACT_KEYS = (
     'inventory_hostname', 'alicloud_hostname', 'alicloud_instance_id', 'alicloud_enis',
     planner.NODE_NAME_VAR, planner.INTERFACE_MAP_VAR, planner.DISCOVERED_INTERFACES_VAR,
 )
+display = Display()
 KUSTOMIZATION_NAMES = ('kustomization.yaml', 'kustomization.yml', 'Kustomization')
 # Sub-folders of a render dir that hold Helm values, not Kubernetes objects.
 NON_RESOURCE_DIRS = ('values', 'helm')
@@ -39,9 +41,12 @@ def spiderpool_plan(hosts, options=None):
     elif isinstance(hosts, (list, tuple)):
         hosts = [_host_facts(facts) if isinstance(facts, Mapping) else facts for facts in hosts]
     try:
-        return planner.plan(hosts, options)
+        result = planner.plan(hosts, options)
     except planner.PlanError as exc:
         raise AnsibleFilterError('spiderpool_plan: %s' % exc) from None
+    for line in result['warnings']:
+        display.warning('spiderpool_plan: %s' % line)
+    return result
 
 
 def spiderpool_ip_ranges(entries):

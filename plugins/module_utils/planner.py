@@ -409,6 +409,7 @@ def plan(hosts, options=None):
     multus = {}
     multus_keys = {}
     nodes = {}
+    coverage = {}       # interface -> family -> nodes with a pool of that family
     for host, facts in _host_items(hosts):
         if not isinstance(facts, Mapping):
             raise PlanError('host %s: facts are %s, expected a mapping' % (host, type(facts).__name__))
@@ -432,8 +433,10 @@ def plan(hosts, options=None):
                     raise PlanError('SpiderIPPool name %s is given to both %s and %s; make pool_name_template unique' % (name, pool_keys[name], key))
                 pool_keys[name] = key
                 pools[name] = ip_pool(name, node, iface, eni, family, network, intervals, multus_name, options)
+                coverage.setdefault(iface, {}).setdefault(family, set()).add(node)
     pool_list = [pools[name] for name in sorted(pools)]
     _check_overlaps(pool_list)
+    chosen = set()      # (interface, family) whose pools the user names in ipvlan_options.ippools
     for multus_name, config in multus.items():
         ippools = _multus_pools(options, multus_keys[multus_name], '%s/%s' % (options['namespace'], multus_name), pool_list)
         given = config['spec']['ipvlan'].get('ippools') or {}
@@ -441,6 +444,7 @@ def plan(hosts, options=None):
             raise PlanError('ipvlan_options.ippools for interface %s must be a mapping {ipv4: [...], ipv6: [...]}, got %r'
                             % (multus_keys[multus_name], given))
         ippools.update(given)      # keys set in ipvlan_options win
+        chosen.update((multus_keys[multus_name], int(key[-1])) for key in given if key in ('ipv4', 'ipv6'))
         config['spec']['ipvlan']['ippools'] = ippools
     multus_list = [multus[name] for name in sorted(multus)]
     summary = {
@@ -451,4 +455,29 @@ def plan(hosts, options=None):
         'ipv4_addresses': sum(iprange.size(iprange.parse(p['spec']['ips'])) for p in pool_list if p['spec']['ipVersion'] == 4),
         'ipv6_addresses': sum(iprange.size(iprange.parse(p['spec']['ips'])) for p in pool_list if p['spec']['ipVersion'] == 6),
     }
-    return {'multus_configs': multus_list, 'ippools': pool_list, 'objects': multus_list + pool_list, 'summary': summary}
+    warnings = family_gaps(coverage, {iface: '%s/%s' % (options['namespace'], name) for name, iface in multus_keys.items()}, chosen)
+    return {'multus_configs': multus_list, 'ippools': pool_list, 'objects': multus_list + pool_list, 'summary': summary,
+            'warnings': warnings}
+
+
+def family_gaps(coverage, multus_refs, chosen=(), shown=5):
+    """Interfaces with pools of a family on some of their nodes only, one line each (``chosen``:
+    (interface, family) pairs whose pools the user names, not checked).
+
+    The interface's multus config lists the pools of every family it has anywhere, and Spiderpool
+    allocates each listed family ("all IPv6 IPPools ... filtered out" on a node without one).
+    """
+    lines = []
+    for iface in sorted(coverage):
+        carriers = set().union(*coverage[iface].values())
+        for family in sorted(coverage[iface]):
+            missing = sorted(carriers - coverage[iface][family])
+            if not missing or (iface, family) in chosen:
+                continue
+            where = ', '.join(missing[:shown]) + (' and %d more' % (len(missing) - shown) if len(missing) > shown else '')
+            lines.append('interface %s has IPv%d pools on %d of %d nodes: on %s a pod that attaches %s fails IPAM, because Spiderpool '
+                         'allocates every family its multus config lists; give those ENIs IPv%d addresses%s or plan fewer families '
+                         '(spiderpool_networks_families)'
+                         % (iface, family, len(carriers) - len(missing), len(carriers), where, multus_refs[iface], family,
+                            ' (alicloud_enis_ipv6_per_eni)' if family == 6 else ''))
+    return lines

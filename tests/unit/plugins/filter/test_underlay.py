@@ -6,7 +6,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.underlay.alicloud.plugins.filter.underlay import FilterModule
-from ansible_collections.underlay.alicloud.tests.unit.plugins.module_utils.test_planner import guide_hosts
+from ansible_collections.underlay.alicloud.tests.unit.plugins.module_utils.test_planner import dual_stack_hosts, guide_hosts
 
 FILTERS = FilterModule().filters()
 
@@ -24,6 +24,18 @@ def test_plan_reads_only_planner_facts_from_hostvars():
     assert [p['metadata']['name'] for p in result['ippools']] == ['master-eth0-v4', 'master-eth1-v4', 'worker-eth0-v4', 'worker-eth1-v4']
     as_dict = FILTERS['spiderpool_plan']({h['inventory_hostname']: h for h in guide_hosts()}, {'interfaces': ['eth1']})
     assert [p['metadata']['name'] for p in as_dict['ippools']] == ['master-eth1-v4', 'worker-eth1-v4']
+
+
+def test_plan_warnings_are_ansible_warnings(monkeypatch):
+    from ansible_collections.underlay.alicloud.plugins.filter import underlay  # pylint: disable=import-outside-toplevel
+    shown = []
+    monkeypatch.setattr(underlay.display, 'warning', shown.append)
+    assert FILTERS['spiderpool_plan'](guide_hosts())['warnings'] == [] and shown == []
+    hosts = dual_stack_hosts('master', 'worker')
+    hosts[1]['alicloud_enis'][1]['ipv6_ips'] = []
+    result = FILTERS['spiderpool_plan'](hosts)
+    assert shown == ['spiderpool_plan: %s' % line for line in result['warnings']] and len(shown) == 1
+    assert shown[0].startswith('spiderpool_plan: interface eth1 has IPv6 pools on 1 of 2 nodes: on worker a pod')
 
 
 def test_plan_errors_are_filter_errors():

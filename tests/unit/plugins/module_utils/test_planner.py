@@ -426,6 +426,32 @@ def test_multus_ippools_name_the_families_the_interface_has_as_wildcards():
     assert multus_ippools(plan(v6_only))['eth1'] == {'ipv6': ['*-eth1-v6']}
 
 
+def test_a_family_on_some_nodes_of_an_interface_only_is_named():
+    assert plan(dual_stack_hosts('master', 'worker'))['warnings'] == []
+    gap = dual_stack_hosts('master', 'worker', 'worker-2')
+    gap[1]['alicloud_enis'][1]['ipv6_ips'] = []
+    assert plan(gap)['warnings'] == [
+        'interface eth1 has IPv6 pools on 2 of 3 nodes: on worker a pod that attaches kube-system/ipvlan-eth1 fails IPAM, '
+        'because Spiderpool allocates every family its multus config lists; give those ENIs IPv6 addresses '
+        '(alicloud_enis_ipv6_per_eni) or plan fewer families (spiderpool_networks_families)']
+    # IPv4 missing is named the same way; an interface whose family the user chose is not.
+    gap[2]['alicloud_enis'][1]['secondary_ips'] = []
+    assert [w.split(':')[0] for w in plan(gap)['warnings']] == ['interface eth1 has IPv4 pools on 2 of 3 nodes',
+                                                               'interface eth1 has IPv6 pools on 2 of 3 nodes']
+    chosen = {'ipvlan_options': {'ippools': {'ipv6': ['mine']}}}
+    assert [w.split(':')[0] for w in plan(gap, chosen)['warnings']] == ['interface eth1 has IPv4 pools on 2 of 3 nodes']
+    assert plan(gap)['warnings'][0] == ('interface eth1 has IPv4 pools on 2 of 3 nodes: on worker-2 a pod that attaches '
+                                        'kube-system/ipvlan-eth1 fails IPAM, because Spiderpool allocates every family its multus '
+                                        'config lists; give those ENIs IPv4 addresses or plan fewer families (spiderpool_networks_families)')
+    # A node without any pool of the interface does not carry it: nothing to say.
+    assert plan(gap, {'families': [4]})['warnings'] == []
+    # Long node lists are cut.
+    many = dual_stack_hosts(*['node-%d' % i for i in range(9)])
+    for facts in many[1:]:
+        facts['alicloud_enis'][1]['ipv6_ips'] = []
+    assert 'on node-1, node-2, node-3, node-4, node-5 and 3 more a pod' in plan(many)['warnings'][0]
+
+
 def test_multus_config_does_not_change_when_a_node_joins_or_leaves():
     before = plan(dual_stack_hosts('master', 'worker'))
     joined = plan(dual_stack_hosts('master', 'worker', 'worker-2'))
