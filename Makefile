@@ -10,6 +10,9 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.collections
 export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_ARGS ?=
+# Integration tests run in parallel, a file per worker (files share their emulator/cluster fixtures);
+# most of their time is spent waiting on subprocesses. 0 runs them in one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: all env test sanity units integration lint demo e2e bench clean
 
@@ -31,7 +34,7 @@ units: env
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
 integration: env
-	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile tests/integration $(PYTEST_ARGS)
 
 lint: env
 	ansible-lint --offline

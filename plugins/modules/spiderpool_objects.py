@@ -28,7 +28,7 @@ description:
   - Never removes an address that a pod holds (C(status.allocatedIPs)) from a pool, never deletes a pool holding addresses,
     and never lets two pools share an address; such a run fails naming the address and the pod, and changes nothing.
   - An update that meets HTTP 409 (another writer since the listing, usually Spiderpool recording an allocation in the
-    pool's status) is made again on the object as it is now, up to 3 times with jittered pauses, with the same checks: it
+    pool's status) is made again on the object as it is now, up to 3 times with jittered pauses, with the same checks; it
     fails naming the address and the pod when the pool now holds one that the update removes, and asks for a re-run when
     the object's spec itself was changed meanwhile.
   - Pools and multus configs carrying O(owner_labels) that are not in O(objects) are pruned (pools only when empty).

@@ -93,10 +93,6 @@ class TimedDouble:
         self.double = kube_emulator.KubeEmulator(latency_ms=latency_ms, spiderpool_webhooks=webhooks)
         self.double.load_crds(crds)
         handler = self.double.server.RequestHandlerClass
-        # The double answers in two writes (headers, body): with Nagle's algorithm on, the body waits for
-        # the client's delayed ACK, about 40 ms per request on Linux. A Go API server sets TCP_NODELAY;
-        # so does this benchmark, so that the latency per request is the injected one.
-        handler.disable_nagle_algorithm = True
         self.lock = threading.Lock()
         self.spans = []
         self.cpu = 0.0

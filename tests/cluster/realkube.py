@@ -1052,6 +1052,11 @@ def down(directory):
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
+                # A supervisor started by this process stays a zombie (and its group alive) until reaped.
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            try:
                 os.killpg(pid, 0)
             except ProcessLookupError:
                 break

@@ -151,15 +151,14 @@ def run_site(env, inventories, variables, log_path, skip_tags, tags=None):
 
 
 class Node:
-    """A VM node over SSH, as the inventory of vmnodes describes it."""
+    """A VM node of the lab in DIRECTORY, over SSH."""
 
-    def __init__(self, name, hostvars):
-        self.name = name
-        self.ssh = ['ssh', '-i', hostvars['ansible_ssh_private_key_file'], '-p', str(hostvars['ansible_port']),
-                    '-o', 'BatchMode=yes'] + shlex.split(hostvars['ansible_ssh_common_args']) + ['root@127.0.0.1']
+    def __init__(self, directory, vm):
+        self.name = vm['name']
+        self.ssh = lambda command: vmnodes.ssh_argv(directory, vm, command)
 
     def run(self, command, stdin=None, check=True, timeout=300):
-        proc = subprocess.run(self.ssh + [command], input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(self.ssh(command), input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise E2EError('node %s: `%s` failed (rc %d): %s' % (self.name, command[:80], proc.returncode,
                                                                  (proc.stderr or proc.stdout).strip()[-400:]))
@@ -167,7 +166,7 @@ class Node:
 
     def put_dir(self, local, remote):
         tar = subprocess.run(['tar', '-C', local, '-czf', '-', '.'], capture_output=True, check=True).stdout
-        proc = subprocess.run(self.ssh + ['mkdir -p %s && tar -C %s -xzf -' % (remote, remote)], input=tar,
+        proc = subprocess.run(self.ssh('mkdir -p %s && tar -C %s -xzf -' % (remote, remote)), input=tar,
                               capture_output=True, timeout=120, check=False)
         if proc.returncode != 0:
             raise E2EError('node %s: copying %s failed: %s' % (self.name, local, proc.stderr.decode()[-300:]))
@@ -321,9 +320,8 @@ def ccm_check(env, inventories, variables, out, api, nodes):
                 'stopped with: ' + reasons[0][:300] if reasons else 'did not name why its pod cannot run (rc %d)' % rc)}
 
 
-def _lab_nodes(vm_inventory):
-    with open(vm_inventory, encoding='utf-8') as handle:
-        return [Node(name, hostvars) for name, hostvars in yaml.safe_load(handle)['all']['hosts'].items()]
+def _lab_nodes(directory):
+    return [Node(directory, vm) for vm in vmnodes._load_state(directory)['vms']]  # pylint: disable=protected-access
 
 
 def kubelet_tier(phases, report, ctx):
@@ -343,7 +341,7 @@ def kubelet_tier(phases, report, ctx):
     lab = vmnodes._load_state(os.path.join(lab_dir, 'nodes'))  # pylint: disable=protected-access
     with phases.phase('control'):
         # Before any pod: an ipvlan master cannot also carry a macvlan.
-        report['checks'].append(macvlan_control(_lab_nodes(vm_inventory)[0], lab, world))
+        report['checks'].append(macvlan_control(_lab_nodes(os.path.join(lab_dir, 'nodes'))[0], lab, world))
     env, inventories = ctx['env'](kubeconfig), [ctx['inventory'], vm_inventory]
     report_dir = os.path.join(out, 'verify')
     variables = _site_vars(os.path.join(out, 'vars.yml'), *ctx['files'], extra={
@@ -394,7 +392,7 @@ def cni_tier(phases, report, ctx):
     _site(phases, report, env, inventories, variables, out, 'ccm,verify')
     _rerun(phases, report, env, inventories, variables, out, 'ccm,verify')
     lab = vmnodes._load_state(os.path.join(lab_dir, 'nodes'))  # pylint: disable=protected-access
-    nodes = _lab_nodes(vm_inventory)
+    nodes = _lab_nodes(os.path.join(lab_dir, 'nodes'))
     with phases.phase('pods'):
         # Before the pods: an ipvlan master cannot also carry a macvlan.
         report['checks'].append(macvlan_control(nodes[0], lab, world))

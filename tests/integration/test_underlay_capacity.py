@@ -329,6 +329,19 @@ def test_a_node_deleted_from_the_cluster_is_named_and_removed_safely(lab, tmp_pa
     # as the agent leaves a pool whose last address is released (no allocatedIPs at all)
     kube.patch_status('SpiderIPPool', 'worker2-eth0-v4', {'allocatedIPs': None, 'allocatedIPCount': 0})
     kube.delete('Pod', 'worker2-eth0-v4-app-0', 'default')
+    #    Another finalizer keeps the deleted pool: the wait ends naming it, and its addresses stay.
+    held = {'metadata': {'finalizers': pools(kube)['worker2-eth0-v4']['metadata']['finalizers'] + ['example.com/hold']}}
+    kube.patch('SpiderIPPool', 'worker2-eth0-v4', held)
+    emu.reset_stats()
+    run = run_playbook(CAPACITY, env, '-e', 'underlay_capacity_topup=true', '-e', 'underlay_capacity_remove_missing_nodes=true',
+                       '-e', 'underlay_capacity_release_removed=true', '-e', 'underlay_capacity_target=4',
+                       '-e', 'underlay_capacity_wait_timeout=4')
+    assert 'SpiderIPPool worker2-eth0-v4 is still terminating after 4 s (finalizers ' in run.output and 'example.com/hold' in run.output
+    assert pools(kube)['worker2-eth0-v4']['metadata'].get('deletionTimestamp')
+    assert eni(emu, 'eni-bp1x0')['secondary_ips'] == ['172.31.199.196', '172.31.199.197'] and cloud_writes(emu) == {}
+    left = [f for f in pools(kube)['worker2-eth0-v4']['metadata']['finalizers'] if f != 'example.com/hold']
+    kube.patch('SpiderIPPool', 'worker2-eth0-v4', {'metadata': {'finalizers': left}})
+    kube.wait_for('SpiderIPPool worker2-eth0-v4 gone', lambda: 'worker2-eth0-v4' not in pools(kube))
     emu.reset_stats()
     run_playbook(CAPACITY, env, '-e', 'underlay_capacity_topup=true', '-e', 'underlay_capacity_remove_missing_nodes=true',
                  '-e', 'underlay_capacity_release_removed=true', '-e', 'underlay_capacity_target=4')

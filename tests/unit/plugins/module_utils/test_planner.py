@@ -436,8 +436,8 @@ def test_a_family_on_some_nodes_of_an_interface_only_is_named():
         '(alicloud_enis_ipv6_per_eni) or plan fewer families (spiderpool_networks_families)']
     # IPv4 missing is named the same way; an interface whose family the user chose is not.
     gap[2]['alicloud_enis'][1]['secondary_ips'] = []
-    assert [w.split(':')[0] for w in plan(gap)['warnings']] == ['interface eth1 has IPv4 pools on 2 of 3 nodes',
-                                                               'interface eth1 has IPv6 pools on 2 of 3 nodes']
+    heads = ['interface eth1 has IPv4 pools on 2 of 3 nodes', 'interface eth1 has IPv6 pools on 2 of 3 nodes']
+    assert [w.split(':')[0] for w in plan(gap)['warnings']] == heads
     chosen = {'ipvlan_options': {'ippools': {'ipv6': ['mine']}}}
     assert [w.split(':')[0] for w in plan(gap, chosen)['warnings']] == ['interface eth1 has IPv4 pools on 2 of 3 nodes']
     assert plan(gap)['warnings'][0] == ('interface eth1 has IPv4 pools on 2 of 3 nodes: on worker-2 a pod that attaches '
