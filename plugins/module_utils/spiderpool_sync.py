@@ -353,11 +353,12 @@ def writes(changes):
 
 
 def rebase(write, fresh):
-    """The body of a replace that met HTTP 409, rebuilt on ``fresh`` (the object as it is now).
+    """The body of a write that met HTTP 409, rebuilt on ``fresh`` (the object as it is now).
 
     Another writer came between the listing and the write; usually Spiderpool recording an
-    allocation in the pool's status. The planned spec is kept; resourceVersion, finalizers and
-    labels come from ``fresh``. Returns None when ``fresh`` already has the planned spec. Raises
+    allocation in the pool's status, or a concurrent run creating the same object. The planned spec
+    is kept; resourceVersion, finalizers and labels come from ``fresh``. Returns None when ``fresh``
+    already has the planned spec (a create expects nothing there, so any other spec fails). Raises
     ``SyncError`` when the object is being deleted, when its spec is no longer the one planned from,
     or when a pool now holds an address the write removes.
     """
@@ -369,7 +370,7 @@ def rebase(write, fresh):
     if spec == normalize_spec(kind, body['spec']):
         return None
     if spec != write.get('base', change['before'].get('spec', {})):
-        raise SyncError('%s was changed by another writer while this run was updating it; run again' % label)
+        raise SyncError('%s was changed by another writer while this run was writing it; run again' % label)
     if kind == POOL:
         lost = {ip: pod for ip, pod in allocated_ips(fresh).items() if not iprange.contains(usable(body['spec']), ip)}
         if lost:

@@ -30,7 +30,8 @@ description:
   - An update that meets HTTP 409 (another writer since the listing, usually Spiderpool recording an allocation in the
     pool's status) is made again on the object as it is now, up to 3 times with jittered pauses, with the same checks; it
     fails naming the address and the pod when the pool now holds one that the update removes, and asks for a re-run when
-    the object's spec itself was changed meanwhile.
+    the object's spec itself was changed meanwhile. A create that meets HTTP 409 because another run created the object
+    first succeeds when that object is as planned, and fails asking for a re-run when it is not.
   - Pools and multus configs carrying O(owner_labels) that are not in O(objects) are pruned (pools only when empty).
   - An updated pool keeps the operator switches C(disable) and C(excludeIPs); an updated multus config keeps the
     webhook-filled C(coordinator) block unless the plan sets them.
@@ -314,22 +315,24 @@ class SpiderpoolApi:
         if verb == 'create':
             body = dict(body, metadata={k: v for k, v in body['metadata'].items() if k in ('name', 'namespace', 'labels', 'annotations')})
             func = self.api.create_namespaced_custom_object if namespace else self.api.create_cluster_custom_object
-            return self._call(what, func, *where, body, **options)
+            return self._send(write, what, lambda b: self._call(what, func, *where, b, **options), where, body)
         if verb == 'replace':
             func = self.api.replace_namespaced_custom_object if namespace else self.api.replace_cluster_custom_object
-            result = self._replace(write, what, func, where, body, options)
+            result = self._send(write, what, lambda b: self._call(what, func, *where, name, b, **options), where, body)
             if write.get('then') and not dry_run:
                 write['then']['body']['metadata']['resourceVersion'] = result['metadata']['resourceVersion']
             return result
         func = self.api.delete_namespaced_custom_object if namespace else self.api.delete_cluster_custom_object
         return self._call(what, func, *where, name, **options)
 
-    def _replace(self, write, what, func, where, body, options):
-        """PUT; on HTTP 409 (another writer since the listing) the same change on the object as it is now."""
+    def _send(self, write, what, send, where, body):
+        """``send(body)``; on HTTP 409 (another writer since the listing: an update of the object, or a
+        concurrent run creating it) the same change on the object as it is now, or nothing when the
+        object already is as planned."""
         name = write['change']['name']
         for attempt in range(CONFLICT_RETRIES):
             try:
-                return self._call(what, func, *where, name, body, **options)
+                return send(body)
             except KubeError as exc:
                 if exc.status != 409:
                     raise
@@ -342,7 +345,9 @@ class SpiderpoolApi:
                 raise sync.WriteError(str(exc)) from None
             if body is None:
                 return fresh
-        return self._call(what, func, *where, name, body, **options)
+            if write['verb'] == 'create':
+                raise sync.WriteError('%s failed (HTTP 409): it exists already' % what)
+        return send(body)
 
 
 def wait_gone(api, changes, timeout):

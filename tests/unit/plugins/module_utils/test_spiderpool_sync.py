@@ -281,7 +281,7 @@ def test_a_conflict_that_makes_the_write_unsafe_is_refused():
                                'in use; move or delete the pod first')
     edited = copy.deepcopy(listed)
     edited['spec']['ips'] = ['172.31.199.190']
-    with pytest.raises(sync.SyncError, match='^SpiderIPPool worker-eth0-v4 was changed by another writer while this run was updating it; run again$'):
+    with pytest.raises(sync.SyncError, match='^SpiderIPPool worker-eth0-v4 was changed by another writer while this run was writing it; run again$'):
         sync.rebase(write, edited)
     going = dict(listed, metadata=dict(listed['metadata'], deletionTimestamp='2026-12-06T00:00:00Z'))
     with pytest.raises(sync.SyncError, match='^SpiderIPPool worker-eth0-v4 is being deleted'):

@@ -159,3 +159,27 @@ def test_an_update_that_would_drop_an_address_allocated_meanwhile_is_refused(kub
                              'the rest once the cause is fixed')
     stored = next(o for o in kube.objects('SpiderIPPool') if o['metadata']['name'] == 'worker-eth0-v4')
     assert stored['spec']['ips'] == before
+
+
+def test_a_concurrent_run_creating_the_same_pool_is_no_error_a_different_one_is(kube, capsys):
+    if not os.path.isdir(CRD_DIR):
+        pytest.skip('Spiderpool CRDs not found')
+    sys.path.insert(0, os.path.join(ROOT, 'tests', 'emulator'))
+    from kube_store import ApiError  # pylint: disable=import-outside-toplevel
+    objects = plan(guide_hosts())['objects']
+    # Another run creates master-eth0-v4 as planned and worker-eth1-v4 with one address only, each just
+    # before this run's create of it reaches the store.
+    theirs = {o['metadata']['name']: json.loads(json.dumps(o)) for o in objects if o['metadata']['name'] in ('master-eth0-v4', 'worker-eth1-v4')}
+    theirs['worker-eth1-v4']['spec']['ips'] = [theirs['worker-eth1-v4']['spec']['ips'][0].split('-')[0]]
+
+    def other_run_first(store, op, res, obj, old):
+        mine = theirs.pop(obj['metadata']['name'], None) if op == 'CREATE' else None
+        if mine:
+            store.create(res, None, mine)
+            raise ApiError(409, 'AlreadyExists', 'spiderippools.spiderpool.spidernet.io "%s" already exists' % obj['metadata']['name'])
+    kube.store.admission.append(other_run_first)
+    result = run({'objects': objects, 'kubeconfig': kube.kubeconfig_path}, capsys)
+    assert not theirs and result['failed'] and [e['object'] for e in result['errors']] == ['SpiderIPPool worker-eth1-v4']
+    assert result['errors'][0]['msg'] == 'SpiderIPPool worker-eth1-v4 was changed by another writer while this run was writing it; run again'
+    assert [c['name'] for c in result['changes'] if c['applied']] == ['ipvlan-eth0', 'ipvlan-eth1', 'master-eth0-v4', 'master-eth1-v4',
+                                                                      'worker-eth0-v4']
