@@ -178,7 +178,9 @@ import json
 from jinja2 import Environment, TemplateSyntaxError, nodes as jinja_nodes
 from jinja2.meta import find_undeclared_variables
 
+from ansible import constants as C
 from ansible.errors import AnsibleError, AnsibleParserError, AnsibleUndefinedVariable
+from ansible.module_utils.parsing.convert_bool import BOOLEANS
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable, to_safe_group_name
 
@@ -206,6 +208,11 @@ HOSTNAME_FIELDS = {
 # Lookups, time and randomness can give different results for equal variables: never memoised.
 VOLATILE_NAMES = frozenset(('lookup', 'query', 'q', 'now', 'random', 'shuffle'))
 HOSTNAME_CHOICES = 'hostname, instance_name, instance_id, private_ip, tag:<key> or a Jinja expression'
+
+
+def _is_boolean(value):
+    """A value ansible-core reads as a bool for what it says (it reads any other word as false)."""
+    return isinstance(value, bool) or (isinstance(value, (str, int, float)) and (value.lower() if isinstance(value, str) else value) in BOOLEANS)
 
 
 def expression_refs(expressions):
@@ -267,6 +274,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for name in config:
             if name not in self._options:
                 raise AnsibleParserError('underlay.alicloud.ecs inventory: %s' % unknown('option', name, self._options))
+        # ...and reads any word it does not know as false for a bool option (strict_permissions: sometimes).
+        definitions = C.config.get_configuration_definitions('inventory', self._load_name)
+        for name, value in config.items():
+            if (definitions.get(name) or {}).get('type') in ('bool', 'boolean') and not _is_boolean(value):
+                raise AnsibleParserError('underlay.alicloud.ecs inventory: option %s must be true or false, got %r' % (name, value))
         hostnames = [self._hostname_entry(entry) for entry in self.get_option('hostnames')]
         settings = self._templated(CLIENT_OPTIONS)
         query = self._templated(QUERY_OPTIONS)

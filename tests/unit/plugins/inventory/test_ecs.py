@@ -282,6 +282,19 @@ def test_unknown_option_fails_before_any_call(run, recorder, config, message):
 
 
 @pytest.mark.parametrize('config, message', [
+    ({'strict_permissions': 'sometimes'}, "option strict_permissions must be true or false, got 'sometimes'"),
+    ({'strict': 2}, 'option strict must be true or false, got 2'),
+    ({'cache': ['yes']}, "option cache must be true or false, got ['yes']"),
+])
+def test_a_bool_option_that_is_no_bool_fails_before_any_call(run, recorder, config, message):
+    with pytest.raises(AnsibleParserError) as err:
+        run(config)
+    assert str(err.value) == 'underlay.alicloud.ecs inventory: ' + message
+    assert recorder.calls == []
+    run({'strict_permissions': 'no', 'strict': 'True', 'cache': 0})      # what ansible-core reads as a bool
+
+
+@pytest.mark.parametrize('config, message', [
     ({'filters': {'Statuss': 'Running'}}, "filters: unknown DescribeInstances parameter 'Statuss' (did you mean 'Status'?)"),
     ({'filters': {'Tags': [{'Key': 'cluster', 'Value': 'lab'}]}},
      "filters: unknown DescribeInstances parameter 'Tags' (did you mean 'Tag'?)"),
