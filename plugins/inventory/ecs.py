@@ -205,6 +205,8 @@ HOSTNAME_FIELDS = {
     'instance_name': 'alicloud_instance_name',
     'instance_id': 'alicloud_instance_id',
 }
+# What ansible-core's keyed groups read (it ignores any other key: a typo would group nothing).
+KEYED_GROUP_KEYS = ('key', 'prefix', 'separator', 'parent_group', 'default_value', 'trailing_separator')
 # Lookups, time and randomness can give different results for equal variables: never memoised.
 VOLATILE_NAMES = frozenset(('lookup', 'query', 'q', 'now', 'random', 'shuffle'))
 HOSTNAME_CHOICES = 'hostname, instance_name, instance_id, private_ip, tag:<key> or a Jinja expression'
@@ -270,10 +272,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path)
         config = self._read_config_data(path)
-        # Ansible ignores unknown options, and the API unknown filters: a typo would select every instance.
+        # Ansible ignores unknown options and keyed_groups keys, and the API unknown filters: a typo would
+        # select every instance.
         for name in config:
             if name not in self._options:
                 raise AnsibleParserError('underlay.alicloud.ecs inventory: %s' % unknown('option', name, self._options))
+        for index, keyed in enumerate(config.get('keyed_groups') or []):
+            for key in (keyed if isinstance(keyed, dict) else {}):
+                if key not in KEYED_GROUP_KEYS:
+                    raise AnsibleParserError('underlay.alicloud.ecs inventory: keyed_groups[%d]: %s' % (index, unknown('key', key, KEYED_GROUP_KEYS)))
         # ...and reads any word it does not know as false for a bool option (strict_permissions: sometimes).
         definitions = C.config.get_configuration_definitions('inventory', self._load_name)
         for name, value in config.items():

@@ -273,6 +273,8 @@ def test_invalid_hostnames_entry_fails_before_any_call(run, recorder, entry):
     ({'hostname': ['instance_id']}, "unknown option 'hostname' (did you mean 'hostnames'?)"),
     ({'exclude_filter': [{'Status': 'Stopped'}]}, "unknown option 'exclude_filter' (did you mean 'exclude_filters'?)"),
     ({'strict_permission': False}, "unknown option 'strict_permission' (did you mean 'strict_permissions'?)"),
+    ({'keyed_groups': [{'key': 'alicloud_zone'}, {'key': 'alicloud_tags.env', 'prefixx': 'env'}]},
+     "keyed_groups[1]: unknown key 'prefixx' (did you mean 'prefix'?)"),
 ])
 def test_unknown_option_fails_before_any_call(run, recorder, config, message):
     with pytest.raises(AnsibleParserError) as err:
