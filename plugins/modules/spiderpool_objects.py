@@ -217,7 +217,7 @@ except ImportError:
 
 # Failures that are not the object's own: the API server is unreachable, overloaded or refuses us.
 _FATAL_STATUS = (401, 429)
-# A replace that meets HTTP 409 is rebuilt on the current object this many times, then fails.
+# A create or replace that meets HTTP 409 is rebuilt on the current object this many times, then fails.
 CONFLICT_RETRIES = 3
 
 
