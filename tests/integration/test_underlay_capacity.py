@@ -314,6 +314,12 @@ def test_a_node_deleted_from_the_cluster_is_named_and_removed_safely(lab, tmp_pa
     # 2. Removal asked for: worker2's pool without pods goes, the one a pod holds stays; released are
     #    only the addresses no pool and no pod holds (eth1's); worker4 is removed too (it has no pools
     #    or addresses yet, nothing to release); master's and worker's pools are not written.
+    #    Check mode first: nothing written, and no wait for pools it did not delete.
+    emu.reset_stats()
+    run = run_playbook(CAPACITY, env, '--check', '-e', 'underlay_capacity_topup=true', '-e', 'underlay_capacity_remove_missing_nodes=true',
+                       '-e', 'underlay_capacity_release_removed=true', '-e', 'underlay_capacity_target=4')
+    assert cloud_writes(emu) == {} and pools(kube).keys() == day1.keys()
+    assert 'Read the SpiderIPPools again' in run.output and 'RETRYING' not in run.output, run.output
     emu.reset_stats()
     run = run_playbook(CAPACITY, env, '-e', 'underlay_capacity_topup=true', '-e', 'underlay_capacity_remove_missing_nodes=true',
                        '-e', 'underlay_capacity_release_removed=true', '-e', 'underlay_capacity_target=4')
