@@ -214,7 +214,9 @@ HOSTNAME_CHOICES = 'hostname, instance_name, instance_id, private_ip, tag:<key> 
 
 def _is_boolean(value):
     """A value ansible-core reads as a bool for what it says (it reads any other word as false)."""
-    return isinstance(value, bool) or (isinstance(value, (str, int, float)) and (value.lower() if isinstance(value, str) else value) in BOOLEANS)
+    if isinstance(value, str):
+        value = value.lower()
+    return isinstance(value, (str, int, float)) and value in BOOLEANS
 
 
 def expression_refs(expressions):

@@ -320,8 +320,8 @@ def ccm_check(env, inventories, variables, out, api, nodes):
                 'stopped with: ' + reasons[0][:300] if reasons else 'did not name why its pod cannot run (rc %d)' % rc)}
 
 
-def _lab_nodes(directory):
-    return [Node(directory, vm) for vm in vmnodes._load_state(directory)['vms']]  # pylint: disable=protected-access
+def _lab_nodes(directory, lab):
+    return [Node(directory, vm) for vm in lab['vms']]
 
 
 def kubelet_tier(phases, report, ctx):
@@ -341,7 +341,7 @@ def kubelet_tier(phases, report, ctx):
     lab = vmnodes._load_state(os.path.join(lab_dir, 'nodes'))  # pylint: disable=protected-access
     with phases.phase('control'):
         # Before any pod: an ipvlan master cannot also carry a macvlan.
-        report['checks'].append(macvlan_control(_lab_nodes(os.path.join(lab_dir, 'nodes'))[0], lab, world))
+        report['checks'].append(macvlan_control(_lab_nodes(os.path.join(lab_dir, 'nodes'), lab)[0], lab, world))
     env, inventories = ctx['env'](kubeconfig), [ctx['inventory'], vm_inventory]
     report_dir = os.path.join(out, 'verify')
     variables = _site_vars(os.path.join(out, 'vars.yml'), *ctx['files'], extra={
@@ -392,7 +392,7 @@ def cni_tier(phases, report, ctx):
     _site(phases, report, env, inventories, variables, out, 'ccm,verify')
     _rerun(phases, report, env, inventories, variables, out, 'ccm,verify')
     lab = vmnodes._load_state(os.path.join(lab_dir, 'nodes'))  # pylint: disable=protected-access
-    nodes = _lab_nodes(os.path.join(lab_dir, 'nodes'))
+    nodes = _lab_nodes(os.path.join(lab_dir, 'nodes'), lab)
     with phases.phase('pods'):
         # Before the pods: an ipvlan master cannot also carry a macvlan.
         report['checks'].append(macvlan_control(nodes[0], lab, world))
